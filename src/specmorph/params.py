@@ -1,0 +1,75 @@
+"""Reads params.yaml for the stages: one section at a time, unknown or mistyped keys fail loudly."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ParamsError(ValueError):
+    """A params.yaml key is missing, unknown or of the wrong type."""
+
+
+def load_params(params_path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Returns the whole params file as a dict.
+
+    Args:
+        params_path: Path of params.yaml.
+
+    Returns:
+        The parsed YAML mapping.
+    """
+    path = Path(params_path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def section(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """Returns the section `name`, failing with its name when it is absent."""
+    if name not in params or not isinstance(params[name], dict):
+        raise ParamsError(f"params.yaml: section '{name}' is missing or not a mapping")
+    return params[name]
+
+
+def build(cls: type[T], values: dict[str, Any], where: str) -> T:
+    """Builds dataclass `cls` from `values`, rejecting unknown keys and wrong types by name.
+
+    Args:
+        cls: A dataclass whose fields have defaults or are given in `values`.
+        values: The params mapping.
+        where: Dotted location for error messages, e.g. "sky.tiny".
+
+    Returns:
+        The dataclass instance.
+    """
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ParamsError(f"params.yaml: unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+                          f"known: {', '.join(known)}")
+    kwargs = {}
+    for key, value in values.items():
+        expected = type(getattr(cls(), key)) if _has_defaults(cls) else None
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is not None and not isinstance(value, expected):
+            raise ParamsError(f"params.yaml: {where}.{key} = {value!r} should be of type {expected.__name__}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _has_defaults(cls: type) -> bool:
+    try:
+        cls()
+    except TypeError:
+        return False
+    return True

@@ -1,0 +1,174 @@
+"""Writes a whole mock survey to disk in the real archives' formats, one galaxy at a time."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from specmorph.sky import catalogs, cube, observe, votes
+from specmorph.sky.samples import Gz2Entry, califa_sample, galaxy10_sample, gz2_sample
+from specmorph.sky.truth import GalaxyTruth
+
+log = logging.getLogger(__name__)
+
+# Where each product lands inside the survey directory (the same tree a real download fills).
+LAYOUT = {
+    "morphology_path": "califa/morphology.csv",
+    "cube_dir": "califa/cubes",
+    "cutout_index_path": "sdss/index.csv",
+    "cutout_dir": "sdss/cutouts",
+    "gz2_catalog_path": "gz2/gz2_hart16.csv",
+    "gz2_image_dir": "gz2/images",
+    "galaxy10_path": "galaxy10/Galaxy10_DECals.h5",
+    "truth_dir": "truth",
+}
+CUBE_SUFFIX = ".V500.rscube.fits.gz"
+SDSS_PIXSCALE = 0.396  # arcsec/px, SDSS imaging
+DECALS_PIXSCALE = 0.262  # arcsec/px, DECaLS (Galaxy10 DECaLS images)
+GALAXY10_SIZE = 256  # px, fixed by the Galaxy10 DECaLS format
+
+
+@dataclass(frozen=True)
+class SkyConfig:
+    """Size and shape of a mock survey (the `sky` params of one profile)."""
+
+    seed: int = 42
+    n_califa: int = 400
+    gz2_footprint_fraction: float = 0.26  # real: ~231 of ~900 eCALIFA galaxies are in GZ2
+    n_gz2_field: int = 2400
+    n_galaxy10: int = 800
+    cutout_size: int = 424  # px, SDSS cutouts of CALIFA galaxies and GZ2 images
+    cube_n_wave: int = 1877  # channels from 3749 Å in 2 Å steps
+    cube_nx: int = 36  # spaxels (1 arcsec)
+    cube_ny: int = 36
+    workers: int = 2
+
+
+def _rng(seed: int, kind: int, index: int) -> np.random.Generator:
+    """A generator for one product of one galaxy, independent of processing order."""
+    return np.random.default_rng([seed, kind, index])
+
+
+def gz2_pixscale(g: GalaxyTruth, size: int) -> float:
+    """GZ2 image scale (arcsec/px): 0.02·petroR90 per pixel at 424 px, as Galaxy Zoo 2 cut them."""
+    r50 = g.bulge_re if g.bulge_frac >= 1 else g.bulge_frac * g.bulge_re + (1 - g.bulge_frac) * 1.678 * g.disc_h
+    return max(0.02 * 2.4 * r50, 0.1) * 424 / size  # petroR90 ≈ 2.4 r50 for typical profiles
+
+
+def _render_task(task: tuple) -> np.ndarray | int:
+    """Renders one product in a worker; writes files itself, returns Galaxy10 images to the caller."""
+    kind, g, seed, index, path, cfg = task
+    rng = _rng(seed, kind, index)
+    if kind == 0:  # eCALIFA cube
+        flux, error, badpix = cube.build_cube(g, cfg.cube_n_wave, cfg.cube_nx, cfg.cube_ny, rng=rng)
+        cube.write_cube(path, g, flux, error, badpix)
+        return 0
+    if kind == 3:  # Galaxy10 DECaLS image
+        return observe.render_cutout(g, GALAXY10_SIZE, DECALS_PIXSCALE, rng=rng)
+    scale = SDSS_PIXSCALE * 424 / cfg.cutout_size if kind == 1 else gz2_pixscale(g, cfg.cutout_size)
+    _write_bytes(path, observe.encode_jpeg(observe.render_cutout(g, cfg.cutout_size, scale, rng=rng)))
+    return 0
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _run(tasks: list[tuple], workers: int, desc: str) -> Iterator:
+    """Runs render tasks in order, in `workers` processes, with a progress bar."""
+    if workers <= 1:
+        yield from tqdm(map(_render_task, tasks), total=len(tasks), desc=desc, unit="gal")
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from tqdm(pool.map(_render_task, tasks, chunksize=4), total=len(tasks), desc=desc, unit="gal")
+
+
+def generate_survey(out_dir: Path, cfg: SkyConfig) -> dict:
+    """Writes the whole mock survey under `out_dir`, replacing it only once everything is written.
+
+    Args:
+        out_dir: The survey directory (e.g. data/raw); see LAYOUT for what goes where.
+        cfg: Survey size and shape.
+
+    Returns:
+        Counts of what was written (also saved as `manifest.json`).
+    """
+    out_dir = Path(out_dir)
+    work = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    paths = {k: work / v for k, v in LAYOUT.items()}
+    for key in ("cube_dir", "cutout_dir", "gz2_image_dir", "truth_dir"):
+        paths[key].mkdir(parents=True)
+    for key in ("morphology_path", "cutout_index_path", "gz2_catalog_path", "galaxy10_path"):
+        paths[key].parent.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = _write_all(paths, cfg)
+        (work / "manifest.json").write_text(json.dumps({"config": asdict(cfg), **summary}, indent=2))
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(work, out_dir)
+    log.info("mock survey written to %s: %s", out_dir, summary)
+    return summary
+
+
+def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
+    pop_rng = np.random.default_rng([cfg.seed, 99])
+    califa = califa_sample(pop_rng, cfg.n_califa)
+    gz2 = gz2_sample(pop_rng, califa, cfg.n_gz2_field, cfg.gz2_footprint_fraction)
+    g10 = galaxy10_sample(pop_rng, cfg.n_galaxy10, gz2)
+
+    catalogs.write_table_atomic(catalogs.morphology_table(califa), paths["morphology_path"])
+    cube_tasks = [(0, g, cfg.seed, i, paths["cube_dir"] / f"{g.id_str}{CUBE_SUFFIX}", cfg)
+                  for i, g in enumerate(califa)]
+    for _ in _run(cube_tasks, cfg.workers, "eCALIFA cubes"):
+        pass
+    cutout_tasks = [(1, g, cfg.seed, i, paths["cutout_dir"] / f"{g.id_str}.jpg", cfg)
+                    for i, g in enumerate(califa)]
+    for _ in _run(cutout_tasks, cfg.workers, "SDSS cutouts"):
+        pass
+    index = [{"name": g.id_str, "ra": g.ra, "dec": g.dec, "file": f"cutouts/{g.id_str}.jpg"} for g in califa]
+    catalogs.write_table_atomic(catalogs.cutout_index(index), paths["cutout_index_path"])
+
+    vote_rng = np.random.default_rng([cfg.seed, 98])
+    rows = [{"dr7objid": e.dr7objid, "ra": e.truth.ra, "dec": e.truth.dec, **votes.draw_votes(e.truth, vote_rng)}
+            for e in gz2]
+    catalogs.write_table_atomic(catalogs.gz2_table(rows), paths["gz2_catalog_path"])
+    gz2_tasks = [(2, e.truth, cfg.seed, i, paths["gz2_image_dir"] / f"{e.dr7objid}.jpg", cfg)
+                 for i, e in enumerate(gz2)]
+    for _ in _run(gz2_tasks, cfg.workers, "GZ2 images"):
+        pass
+
+    g10_tasks = [(3, g, cfg.seed, i, None, cfg) for i, g in enumerate(g10)]
+    with catalogs.Galaxy10Writer(paths["galaxy10_path"], len(g10)) as writer:
+        for i, image in enumerate(_run(g10_tasks, cfg.workers, "Galaxy10 images")):
+            g = g10[i]
+            writer.write(i, image, g.galaxy10, g.ra, g.dec, g.redshift)
+
+    _write_truth(paths["truth_dir"], califa, gz2, g10)
+    return {"n_califa": len(califa), "n_gz2": len(gz2), "n_gz2_califa": sum(bool(e.califa_name) for e in gz2),
+            "n_galaxy10": len(g10)}
+
+
+def _write_truth(truth_dir: Path, califa: list[GalaxyTruth], gz2: list[Gz2Entry],
+                 g10: list[GalaxyTruth]) -> None:
+    """Mock-only ground truth, for tests and for judging the pipeline against what is known."""
+    catalogs.write_table_atomic(pd.DataFrame([g.to_row() for g in califa]), truth_dir / "califa.csv")
+    gz2_rows = [{"dr7objid": e.dr7objid, "galaxy_id": e.galaxy_id, "califa_name": e.califa_name,
+                 "shred": e.shred, **e.truth.to_row()} for e in gz2]
+    catalogs.write_table_atomic(pd.DataFrame(gz2_rows), truth_dir / "gz2.csv")
+    g10_rows = [{"index": i, **g.to_row()} for i, g in enumerate(g10)]
+    catalogs.write_table_atomic(pd.DataFrame(g10_rows), truth_dir / "galaxy10.csv")
