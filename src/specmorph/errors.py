@@ -1,0 +1,5 @@
+"""The one exception type for bad input: it names the file, row or column and what was expected."""
+
+
+class InputError(ValueError):
+    """Input data (a file, a row, a column) is missing or not in the expected format."""
