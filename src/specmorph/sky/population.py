@@ -207,6 +207,9 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
     log_mass = split_normal(rng, t["log_mass"], 8.0, 12.0)
     sigma = split_normal(rng, t["sigma_kms"], 30.0, 350.0)
     v_rot = 0.0 if elliptical else 10 ** (2.25 + 0.27 * (log_mass - 10.0)) * rng.normal(1, 0.08)
+    if not elliptical and CALIFA_TYPES.index(hubtyp) > CALIFA_TYPES.index("Sbc"):
+        # eCALIFA's central σ of late types is below the V500 resolution and unreliable: scale with v_rot.
+        sigma = float(np.clip(0.35 * v_rot + rng.normal(0, 10), 25.0, 100.0))
     if hubtyp in ("S0", "S0a"):
         ew_ha *= 0.3
     return GalaxyTruth(
