@@ -124,6 +124,8 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
     t = cal["per_type"][hubtyp]
     elliptical = hubtyp.startswith("E")
     abs_mag = split_normal(rng, t["abs_mag_r"], -24.0, -15.0)
+    if field:
+        abs_mag -= 0.7  # Malmquist bias: a magnitude-limited sample over-represents luminous galaxies
     if redshift is None and field:
         # Magnitude-limited (r < 17): uniform in volume out to where the galaxy reaches the limit.
         z_max = min(0.25, 10 ** ((17.0 - abs_mag - 25) / 5) * H0 / C_KMS)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from specmorph.sky.catalogs import make_dr7objid
 from specmorph.sky.population import calibration, draw_galaxy
 from specmorph.sky.truth import GalaxyTruth
 from specmorph.taxonomy import CALIFA_TYPES, CLASSES, GALAXY10_CLASSES
@@ -80,15 +81,6 @@ def califa_sample(rng: np.random.Generator, n: int) -> list[GalaxyTruth]:
     return out
 
 
-def _new_objid(rng: np.random.Generator, used: set[int]) -> int:
-    """A unique 18-digit SDSS DR7-like objid (587... prefix)."""
-    while True:
-        objid = 587_720_000_000_000_000 + int(rng.integers(0, 10_000_000_000_000))
-        if objid not in used:
-            used.add(objid)
-            return objid
-
-
 def gz2_sample(rng: np.random.Generator, califa: list[GalaxyTruth], n_field: int,
                footprint_fraction: float) -> list[Gz2Entry]:
     """Draws the GZ2 catalogue objects: CALIFA galaxies inside the footprint plus field galaxies.
@@ -103,21 +95,21 @@ def gz2_sample(rng: np.random.Generator, califa: list[GalaxyTruth], n_field: int
         Catalogue entries; CALIFA galaxies come first, some with a shredded duplicate.
     """
     lo, hi = gz2_ra_window(footprint_fraction)
-    used: set[int] = set()
+    objids = iter(int(i) for i in make_dr7objid(rng, 2 * len(califa) + n_field))  # unique
     entries = []
     for g in califa:
         if not lo <= g.ra < hi:
             continue
         ra, dec = _offset(g.ra, g.dec, abs(rng.normal(0, _ASTROMETRIC_JITTER)), rng.uniform(0, 2 * np.pi))
-        entries.append(Gz2Entry(_new_objid(rng, used), replace(g, ra=ra, dec=dec), g.id_str, g.id_str, False))
+        entries.append(Gz2Entry(next(objids), replace(g, ra=ra, dec=dec), g.id_str, g.id_str, False))
         if rng.uniform() < _SHRED_PROB:
             ra, dec = _offset(g.ra, g.dec, rng.uniform(1.2, 2.5), rng.uniform(0, 2 * np.pi))
-            entries.append(Gz2Entry(_new_objid(rng, used), replace(g, ra=ra, dec=dec), g.id_str, g.id_str, True))
+            entries.append(Gz2Entry(next(objids), replace(g, ra=ra, dec=dec), g.id_str, g.id_str, True))
     names = list(GZ2_FIELD_MIX)
     p = np.array([GZ2_FIELD_MIX[k] for k in names])
     ra, dec = _random_positions(rng, n_field, (lo, hi), _DEC_RANGE)
     for i in range(n_field):
-        objid = _new_objid(rng, used)
+        objid = next(objids)
         label = names[rng.choice(len(names), p=p / p.sum())]
         g = draw_galaxy(rng, str(objid), float(ra[i]), float(dec[i]), None, label_name=label, field=True)
         entries.append(Gz2Entry(objid, g, g.id_str, "", False))

@@ -1,0 +1,1 @@
+"""Image preparation: galaxy segmentation (`segment`) and the shared preprocessing path (`transforms`)."""

@@ -1,0 +1,221 @@
+"""Tests for galaxy segmentation: triangle threshold, component choice, closing, recentring, degeneracy."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+from skimage.filters import threshold_triangle
+
+from specmorph.imaging.segment import (
+    SegmentParams,
+    _close,
+    _disc,
+    segment,
+    segment_batch,
+    to_gray,
+    triangle_threshold,
+)
+
+SDSS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "sdss_examples"
+SIZE = 424
+YY, XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+CENTRE = (SIZE - 1) / 2
+
+
+def _noisy_sky(seed: int = 0, level: float = 20.0, noise: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return level + noise * rng.standard_normal((SIZE, SIZE))
+
+
+def _to_rgb(gray: np.ndarray) -> np.ndarray:
+    g = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    return np.repeat(g[:, :, None], 3, axis=2)
+
+
+def _exp_blob(y0: float, x0: float, amp: float, scale: float) -> np.ndarray:
+    return amp * np.exp(-np.hypot(YY - y0, XX - x0) / scale)
+
+
+def _disc_img(y0: float, x0: float, radius: float, amp: float) -> np.ndarray:
+    return amp * (np.hypot(YY - y0, XX - x0) <= radius)
+
+
+def _luma_centroid(rgb: np.ndarray) -> tuple[float, float]:
+    return ndimage.center_of_mass(to_gray(rgb))
+
+
+def _sdss_images() -> list[np.ndarray]:
+    files = sorted(SDSS_DIR.glob("*.jpg"))[:8]
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+# --- triangle threshold -------------------------------------------------------------------------
+
+
+def _synthetic_grays() -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    sky = _noisy_sky(2)
+    return [
+        ndimage.gaussian_filter(sky + _exp_blob(200, 220, 120, 20), 2.0).astype(np.float32),
+        sky + _disc_img(212, 212, 60, 150),
+        rng.exponential(10.0, (200, 300)),  # long right tail
+        255.0 - rng.exponential(10.0, (200, 300)),  # long left tail: exercises the flipped branch
+        rng.normal(0.0, 1.0, (64, 64)) * 1e-3 - 5.0,  # negative, tiny range
+    ]
+
+
+@pytest.mark.parametrize("k", range(5))
+def test_triangle_matches_skimage_on_synthetic_floats(k):
+    gray = _synthetic_grays()[k]
+    bin_width = (gray.max() - gray.min()) / 256
+    assert abs(triangle_threshold(gray) - threshold_triangle(gray)) <= bin_width * 1.0001
+
+
+def test_triangle_matches_skimage_on_integers_exactly():
+    rng = np.random.default_rng(3)
+    for img in (
+        rng.poisson(30, (100, 120)).astype(np.uint8),
+        _to_rgb(_noisy_sky() + _disc_img(212, 212, 40, 90))[..., 0],
+    ):
+        assert triangle_threshold(img) == threshold_triangle(img)
+
+
+def test_triangle_nbins_and_constant():
+    rng = np.random.default_rng(4)
+    gray = rng.exponential(5.0, 5000)
+    assert abs(triangle_threshold(gray, 64) - threshold_triangle(gray, 64)) <= (gray.max() - gray.min()) / 64 * 1.0001
+    assert triangle_threshold(np.full((5, 5), 7.5)) == 7.5
+
+
+@pytest.mark.skipif(not SDSS_DIR.is_dir(), reason="real SDSS cutouts (../shared/data) not present")
+def test_triangle_matches_skimage_on_real_sdss():
+    images = _sdss_images()
+    assert images
+    for rgb in images:
+        for gray in (ndimage.gaussian_filter(to_gray(rgb), 2.0), rgb[..., 1]):
+            bin_width = max((float(gray.max()) - float(gray.min())) / 256, 1.0 if gray.dtype == np.uint8 else 0.0)
+            assert abs(triangle_threshold(gray) - float(threshold_triangle(gray))) <= bin_width * 1.0001
+
+
+# --- component choice ---------------------------------------------------------------------------
+
+
+def test_faint_central_galaxy_beats_larger_brighter_star():
+    galaxy = _exp_blob(CENTRE, CENTRE, 40, 12)
+    star = _exp_blob(70, 350, 230, 25) + _disc_img(70, 350, 6, 255)  # saturated core + wide halo
+    rgb = _to_rgb(_noisy_sky() + galaxy + star)
+    res = segment(rgb, SegmentParams(recentre=False))
+    # premise: the star's thresholded region is larger than the galaxy's
+    blurred = ndimage.gaussian_filter(to_gray(rgb), 2.0)
+    labels, _ = ndimage.label(blurred > res.threshold)
+    star_area = (labels == labels[70, 350]).sum()
+    assert labels[70, 350] != labels[212, 212] and star_area > 2 * res.mask.sum()
+    assert res.mask[212, 212] and res.mask[200:224, 200:224].all()
+    assert not res.mask[50:90, 330:370].any()
+    assert (res.image[50:90, 330:370] == 0).all()
+    assert not res.degenerate
+
+
+def test_centre_on_background_picks_component_with_nearest_pixel():
+    # A: small, centre 70 px away, nearest pixel ~62 px; B: large, centre 100 px away but nearest pixel ~45 px
+    a = _disc_img(CENTRE, CENTRE + 70, 8, 120)
+    b = _disc_img(CENTRE - 100, CENTRE, 55, 60)
+    rgb = _to_rgb(_noisy_sky(5) + a + b)
+    res = segment(rgb, SegmentParams(recentre=False, closing_radius=0))
+    assert not res.mask[212, 212]
+    assert res.mask[int(CENTRE - 100), int(CENTRE)]
+    assert not res.mask[int(CENTRE), int(CENTRE + 70)]
+
+
+# --- closing ------------------------------------------------------------------------------------
+
+
+def test_closing_fills_one_pixel_slit_and_hole():
+    img = _noisy_sky(6, noise=1.0) + _disc_img(CENTRE, CENTRE, 50, 150)
+    img[212, 180:230] = 20.0  # 1-px slit from inside the disc ...
+    img[150:212, 230] = 20.0  # ... joined to a 1-px radial cut reaching the disc edge
+    img[230, 230] = 20.0  # 1-px hole
+    rgb = _to_rgb(img)
+    open_ = segment(rgb, SegmentParams(sigma=0.0, closing_radius=0, recentre=False))
+    closed = segment(rgb, SegmentParams(sigma=0.0, closing_radius=3, recentre=False))
+    gap = np.zeros((SIZE, SIZE), bool)
+    gap[212, 180:230], gap[170:212, 230], gap[230, 230] = True, True, True
+    assert not open_.mask[gap].any()
+    assert closed.mask[gap].all()
+    assert closed.mask.sum() - open_.mask.sum() < 2 * gap.sum()  # closing adds the gap, not a ring
+
+
+def test_bounding_box_closing_equals_full_image_closing():
+    rng = np.random.default_rng(7)
+    mask = ndimage.gaussian_filter(rng.random((90, 110)), 3) > 0.52
+    mask[:, :3] = True  # touches the image edge
+    for radius in (1, 3, 5):
+        pad = 2 * radius
+        full = ndimage.binary_closing(np.pad(mask, pad), structure=_disc(radius))[pad:-pad, pad:-pad]
+        assert np.array_equal(_close(mask, radius), full)
+
+
+# --- recentring, output size, degeneracy ---------------------------------------------------------
+
+
+def test_recentring_moves_centroid_to_middle():
+    rgb = _to_rgb(_noisy_sky(8) + _exp_blob(150.3, 270.8, 150, 8))
+    res = segment(rgb)
+    cy, cx = _luma_centroid(res.image)
+    assert abs(cy - CENTRE) <= 1.0 and abs(cx - CENTRE) <= 1.0
+    off = segment(rgb, SegmentParams(recentre=False))
+    cy0, cx0 = _luma_centroid(off.image)
+    assert abs(cy0 - 150.3) < 2 and abs(cx0 - 270.8) < 2
+    assert res.mask.sum() == off.mask.sum()
+
+
+def test_out_size_shapes():
+    rgb = _to_rgb(_noisy_sky() + _exp_blob(CENTRE, CENTRE, 100, 10))
+    res = segment(rgb, SegmentParams(out_size=128))
+    assert res.image.shape == (128, 128, 3) and res.image.dtype == np.uint8
+    assert res.mask.shape == (128, 128) and res.mask.dtype == bool
+    assert res.mask[64, 64] and not res.mask[0, 0] and res.image[0, 0].sum() == 0
+
+
+@pytest.mark.parametrize(
+    "gray",
+    [
+        np.zeros((SIZE, SIZE)),  # blank
+        np.full((SIZE, SIZE), 255.0),  # all bright, constant
+        np.pad(np.full((SIZE - 8, SIZE - 8), 200.0), 4) + _noisy_sky(9, 0, 1),  # bright on 96% of the image
+    ],
+    ids=["blank", "constant-bright", "bright-95pct"],
+)
+def test_degenerate_images_are_flagged_and_returned_unmasked(gray):
+    rgb = _to_rgb(gray)
+    res = segment(rgb)
+    assert res.degenerate
+    assert np.array_equal(res.image, rgb)
+
+
+def test_tiny_mask_is_degenerate():
+    img = np.zeros((64, 64))
+    img[31:33, 31:33] = 200  # 4 pixels
+    res = segment(_to_rgb(img), SegmentParams(sigma=0.0, closing_radius=0))
+    assert res.mask.sum() == 4 and res.degenerate
+
+
+def test_segment_batch_and_input_checks():
+    imgs = [_to_rgb(_noisy_sky(s) + _exp_blob(CENTRE, CENTRE, 80, 10)) for s in range(3)]
+    batch = list(segment_batch(iter(imgs), SegmentParams(out_size=64)))
+    assert len(batch) == 3
+    for rgb, res in zip(imgs, batch, strict=True):
+        assert np.array_equal(res.image, segment(rgb, SegmentParams(out_size=64)).image)
+    with pytest.raises(ValueError, match="uint8"):
+        segment(imgs[0].astype(np.float32))
+
+
+@pytest.mark.skipif(not SDSS_DIR.is_dir(), reason="real SDSS cutouts (../shared/data) not present")
+def test_real_sdss_galaxies_segment_to_a_central_blob():
+    for rgb in _sdss_images():
+        res = segment(rgb)
+        assert not res.degenerate
+        assert 0.005 < res.mask.mean() < 0.5
+        assert res.mask[SIZE // 2, SIZE // 2]
