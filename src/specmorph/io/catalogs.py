@@ -1,0 +1,252 @@
+"""Validating readers for the input catalogues (CALIFA morphology, SDSS cutout index, GZ2) and an atomic writer."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specmorph.errors import InputError
+from specmorph.taxonomy import CALIFA_TYPES
+
+log = logging.getLogger(__name__)
+
+MORPHOLOGY_COLUMNS = ("name", "ra", "dec", "redshift", "hubtyp")
+CUTOUT_INDEX_COLUMNS = ("name", "ra", "dec", "file")
+GZ2_COLUMNS = ("dr7objid", "ra", "dec", "gz2_class")
+# Unknown Hubble type: DR3 code -1, eCALIFA 'U', or an empty cell.
+_UNKNOWN_TYPES = {"", "u", "-1", "nan", "none"}
+_TYPE_BY_LOWER = {t.lower(): t for t in CALIFA_TYPES}
+_CSV_SUFFIXES = (".csv", ".csv.gz")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _kind(path: Path) -> str:
+    """'csv' or 'parquet' from the file name, else an error naming the file."""
+    name = path.name.lower()
+    if name.endswith(_CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    raise InputError(f"{path}: unknown table format; expected a name ending in {_CSV_SUFFIXES + _PARQUET_SUFFIXES}")
+
+
+def _columns_of(path: Path) -> list[str]:
+    """Column names of a CSV or Parquet file without reading its rows."""
+    if _kind(path) == "csv":
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def _read_table(path: str | Path, required: Sequence[str], usecols: Sequence[str] | None = None,
+                dtype: dict[str, type] | None = None) -> tuple[Path, pd.DataFrame]:
+    """Reads a CSV/Parquet table after checking that it exists and has the `required` columns.
+
+    Args:
+        path: The table.
+        required: Columns that must be present.
+        usecols: Columns to read (None: all).
+        dtype: CSV column types (ignored for Parquet).
+
+    Returns:
+        The path and the table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: catalogue file not found")
+    try:
+        present = _columns_of(path)
+        missing = [c for c in required if c not in present]
+        if missing:
+            found = ", ".join(present[:12]) + (" ..." if len(present) > 12 else "")
+            raise InputError(f"column(s) {', '.join(repr(c) for c in missing)} missing in {path} "
+                             f"(required: {', '.join(required)}; found: {found})")
+        cols = None if usecols is None else list(dict.fromkeys(usecols))
+        if _kind(path) == "csv":
+            df = pd.read_csv(path, usecols=cols, dtype=dtype)
+        else:
+            df = pd.read_parquet(path, columns=cols)
+    except InputError:
+        raise
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise InputError(f"{path}: not a readable table ({err})") from err
+    if df.empty:
+        raise InputError(f"{path}: the table has no rows")
+    return path, df.reset_index(drop=True)
+
+
+def _row_error(path: Path, df: pd.DataFrame, i: int, what: str) -> InputError:
+    """An error naming the file, the 1-based data row (after the header) and its id_str when known."""
+    ident = f" (id_str={df['id_str'].iloc[i]})" if "id_str" in df.columns else ""
+    return InputError(f"{path}: row {i + 1}{ident}: {what}")
+
+
+def _numeric(path: Path, df: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as float64, or an error naming the first row that is not a finite number."""
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise _row_error(path, df, int(bad[0]), f"{column}={df[column].iloc[bad[0]]!r} is not a finite number")
+    return values
+
+
+def _check_coordinates(path: Path, df: pd.DataFrame) -> None:
+    """Converts ra/dec to float degrees in place; ra must be in [0, 360), dec in [-90, 90]."""
+    ra, dec = _numeric(path, df, "ra"), _numeric(path, df, "dec")
+    for column, values, lo, hi, closed in (("ra", ra, 0.0, 360.0, ")"), ("dec", dec, -90.0, 90.0, "]")):
+        outside = (values < lo) | (values > hi) | ((values == hi) & (closed == ")"))
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise _row_error(path, df, i, f"{column}={values[i]} outside [{lo:g}, {hi:g}{closed} degrees")
+    df["ra"], df["dec"] = ra, dec
+
+
+def _check_ids(path: Path, df: pd.DataFrame) -> None:
+    """id_str must be non-empty and unique."""
+    empty = np.flatnonzero((df["id_str"].isna() | (df["id_str"].astype(str).str.strip() == "")).to_numpy())
+    if empty.size:
+        raise _row_error(path, df, int(empty[0]), "empty identifier")
+    dup = np.flatnonzero(df["id_str"].duplicated().to_numpy())
+    if dup.size:
+        raise _row_error(path, df, int(dup[0]), "duplicate identifier")
+
+
+def _with_id(df: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """The table with `id_str` as its first column."""
+    df = df.drop(columns=["id_str"], errors="ignore")
+    df.insert(0, "id_str", ids.astype(str).str.strip())
+    return df
+
+
+def parse_hubtyp(value: object) -> str | None:
+    """A CALIFA Hubble type from a type string (E0 ... BCD) or a DR3 integer code (0..19); None if unknown.
+
+    Raises ValueError for anything else.
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    text = str(value).strip()
+    if text.lower() in _UNKNOWN_TYPES:
+        return None
+    if text.lstrip("-").isdigit():
+        code = int(text)
+        if 0 <= code < len(CALIFA_TYPES):
+            return CALIFA_TYPES[code]
+        raise ValueError(f"hubtyp code {code} outside -1..{len(CALIFA_TYPES) - 1}")
+    if text.lower() in _TYPE_BY_LOWER:
+        return _TYPE_BY_LOWER[text.lower()]
+    raise ValueError(f"hubtyp {text!r} is neither a CALIFA type ({', '.join(CALIFA_TYPES)}) nor a DR3 code")
+
+
+def read_morphology(path: str | Path) -> pd.DataFrame:
+    """Reads the CALIFA morphology table (name, ra, dec, redshift, hubtyp).
+
+    Args:
+        path: CSV or Parquet; `hubtyp` holds type strings (E0 ... BCD, 'U') or DR3 codes (-1..19).
+
+    Returns:
+        The table with `id_str` (= name) first, float ra/dec (deg) and redshift, and `hubtyp` as the
+        CALIFA type string (None where unknown).
+    """
+    path, df = _read_table(path, MORPHOLOGY_COLUMNS, dtype={"name": str, "hubtyp": str})
+    df = _with_id(df, df["name"])
+    _check_ids(path, df)
+    _check_coordinates(path, df)
+    df["redshift"] = _numeric(path, df, "redshift")
+    types = []
+    for i, value in enumerate(df["hubtyp"].tolist()):
+        try:
+            types.append(parse_hubtyp(value))
+        except ValueError as err:
+            raise _row_error(path, df, i, str(err)) from err
+    df["hubtyp"] = pd.Series(types, dtype=object)
+    n_unknown = sum(t is None for t in types)
+    if n_unknown:
+        log.info("%s: %d of %d galaxies have an unknown Hubble type", path, n_unknown, len(df))
+    return df
+
+
+def read_cutout_index(path: str | Path) -> pd.DataFrame:
+    """Reads the SDSS cutout index (name, ra, dec, file) and checks that every cutout exists.
+
+    Args:
+        path: CSV or Parquet; `file` is relative to the index's directory (or absolute).
+
+    Returns:
+        The table with `id_str` (= name) first and `path`, the resolved cutout file.
+    """
+    path, df = _read_table(path, CUTOUT_INDEX_COLUMNS, dtype={"name": str, "file": str})
+    df = _with_id(df, df["name"])
+    _check_ids(path, df)
+    _check_coordinates(path, df)
+    base = path.parent.resolve()
+    resolved = [base / str(f) for f in df["file"]]
+    missing = [(n, f) for n, f, p in zip(df["id_str"], df["file"], resolved, strict=True) if not p.is_file()]
+    if missing:
+        listed = ", ".join(f"{n} ({f})" for n, f in missing[:5])
+        raise InputError(f"{path}: {len(missing)} cutout file(s) not found under {base}: {listed}"
+                         f"{' ...' if len(missing) > 5 else ''}")
+    df["path"] = [str(p) for p in resolved]
+    return df
+
+
+def read_gz2(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Reads a Galaxy Zoo 2 (Hart+16) table.
+
+    Args:
+        path: CSV or Parquet with dr7objid, ra, dec, gz2_class and the vote columns.
+        columns: Further columns to read and require (e.g. 't01_smooth_or_features_a01_smooth_debiased');
+            None reads every column.
+
+    Returns:
+        The table with `id_str` (= str(dr7objid)) first, `dr7objid` int64, float ra/dec (deg).
+    """
+    required = list(dict.fromkeys([*GZ2_COLUMNS, *(columns or ())]))
+    usecols = None if columns is None else required
+    path, df = _read_table(path, required, usecols=usecols, dtype={"dr7objid": str})
+    ids = df["dr7objid"].astype(str).str.strip()
+    not_int = np.flatnonzero(~ids.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool))
+    if not_int.size:
+        i = int(not_int[0])
+        raise _row_error(path, df, i, f"dr7objid={df['dr7objid'].iloc[i]!r} is not a non-negative integer")
+    df = _with_id(df, ids)
+    df["dr7objid"] = ids.astype(np.int64).to_numpy()
+    _check_ids(path, df)
+    _check_coordinates(path, df)
+    no_class = np.flatnonzero((df["gz2_class"].isna() | (df["gz2_class"].astype(str).str.strip() == "")).to_numpy())
+    if no_class.size:
+        raise _row_error(path, df, int(no_class[0]), "empty gz2_class")
+    return df
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Writes a table atomically (temporary name, then rename) as CSV or Parquet, chosen by suffix.
+
+    Args:
+        df: The table; its index is not written.
+        path: Destination ending in .csv, .csv.gz, .parquet or .pq.
+
+    Returns:
+        `path`.
+    """
+    path = Path(path)
+    kind = _kind(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if kind == "csv":
+            df.to_csv(tmp, index=False, compression="gzip" if path.name.lower().endswith(".gz") else None)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,1 @@
+"""Spectral side of specmorph: PCA of galaxy spectra, embedders and embedding metrics."""
