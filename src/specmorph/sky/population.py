@@ -34,6 +34,8 @@ _TYPES_OF_LABEL = {
 }
 _EDGE_ON_DEG = 80.0  # inclination above which a disc is seen edge-on
 _DISC_Q0 = 0.12  # intrinsic thickness of discs (Hubble's q0)
+_CALIFA_MAG_LIMIT = 16.0  # r mag: faintest CALIFA-like galaxy
+_CALIFA_RE_RANGE = (4.0, 25.0)  # arcsec, effective radii of the diameter-selected CALIFA sample
 
 
 @lru_cache(maxsize=1)
@@ -132,9 +134,14 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         redshift = float(np.clip(z_max * rng.uniform() ** (1 / 3), 0.01, 0.25))
     elif redshift is None:
         redshift = split_normal(rng, t["z"], 0.005, 0.08)
+    if not field and abs_mag + distance_modulus(redshift) > _CALIFA_MAG_LIMIT:
+        # CALIFA is diameter-selected from bright SDSS galaxies: move a too faint draw closer.
+        redshift = max(0.005, redshift * 10 ** ((_CALIFA_MAG_LIMIT - abs_mag - distance_modulus(redshift)) / 5))
     mag_r = abs_mag + distance_modulus(redshift)
     re_kpc = split_normal(rng, t["re_kpc"], 0.3, 30.0)
     re = re_kpc * arcsec_per_kpc(redshift)  # arcsec
+    if not field:
+        re = float(np.clip(re, *_CALIFA_RE_RANGE))  # isophotal diameters 45-80" (Walcher et al. 2014)
     g_r = split_normal(rng, t["g_r"], 0.1, 1.1)
     pa = float(rng.uniform(0, 180))
 
