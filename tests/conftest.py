@@ -1,0 +1,21 @@
+"""Shared test helpers: importing a stage script's main() by name."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_stage(name: str):
+    """Imports stages/<name>.py as a module (stages are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def stage():
+    return load_stage
