@@ -34,8 +34,9 @@ _TYPES_OF_LABEL = {
 }
 _EDGE_ON_DEG = 80.0  # inclination above which a disc is seen edge-on
 _DISC_Q0 = 0.12  # intrinsic thickness of discs (Hubble's q0)
+_MU50_LIMIT = 23.0  # mag/arcsec², mean r-band surface brightness within r50
 _CALIFA_MAG_LIMIT = 16.0  # r mag: faintest CALIFA-like galaxy
-_CALIFA_RE_RANGE = (4.0, 25.0)  # arcsec, effective radii of the diameter-selected CALIFA sample
+_CALIFA_RE_RANGE = (7.0, 25.0)  # arcsec, effective radii of the diameter-selected CALIFA sample
 
 
 @lru_cache(maxsize=1)
@@ -139,6 +140,9 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         redshift = max(0.005, redshift * 10 ** ((_CALIFA_MAG_LIMIT - abs_mag - distance_modulus(redshift)) / 5))
     mag_r = abs_mag + distance_modulus(redshift)
     re_kpc = split_normal(rng, t["re_kpc"], 0.3, 30.0)
+    # Surveys see galaxies above a surface-brightness limit: mean μ_r within r50 ≤ 23 mag/arcsec².
+    # μ50 = M + 5 log10(r50 / kpc) + 38.57 (distance-free, no cosmological dimming).
+    re_kpc = min(re_kpc, 10 ** ((_MU50_LIMIT - abs_mag - 38.57) / 5))
     re = re_kpc * arcsec_per_kpc(redshift)  # arcsec
     if not field:
         re = float(np.clip(re, *_CALIFA_RE_RANGE))  # isophotal diameters 45-80" (Walcher et al. 2014)
@@ -200,10 +204,11 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         if hubtyp == "I":
             arm_strength *= 0.3
 
+    # Old spheroids sit on the SDSS red sequence (g-r ≈ 0.77; Strateva et al. 2001). eCALIFA's own
+    # g-r of ellipticals (median 0.61) is bluer than the SDSS photometry the cutouts mimic.
     bulge_gr = split_normal(rng, [0.72, 0.77, 0.82], 0.6, 0.95)
     if elliptical:
-        bulge_gr = g_r
-        disc_gr = g_r
+        disc_gr = bulge_gr
     else:
         disc_gr = float(np.clip((g_r - bulge_frac * bulge_gr) / max(1 - bulge_frac, 1e-3), 0.15, 0.75))
     age = split_normal(rng, t["age_lw_gyr"], 0.3, 13.0)

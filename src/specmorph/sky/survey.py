@@ -16,6 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from specmorph.sky import catalogs, cube, observe, votes
+from specmorph.sky.render import half_light
 from specmorph.sky.samples import Gz2Entry, califa_sample, galaxy10_sample, gz2_sample
 from specmorph.sky.truth import GalaxyTruth
 
@@ -60,9 +61,13 @@ def _rng(seed: int, kind: int, index: int) -> np.random.Generator:
 
 
 def gz2_pixscale(g: GalaxyTruth, size: int) -> float:
-    """GZ2 image scale (arcsec/px): 0.02·petroR90 per pixel at 424 px, as Galaxy Zoo 2 cut them."""
-    r50 = g.bulge_re if g.bulge_frac >= 1 else g.bulge_frac * g.bulge_re + (1 - g.bulge_frac) * 1.678 * g.disc_h
-    return max(0.02 * 2.4 * r50, 0.1) * 424 / size  # petroR90 ≈ 2.4 r50 for typical profiles
+    """GZ2 image scale (arcsec/px) at `size` px: Galaxy Zoo scaled each cutout to the galaxy's petroR90.
+
+    The factor is set so that mock galaxies span as many pixels as in the real Kaggle GZ2 cutouts
+    (about 110-140 px across at 424 px, measured on ../shared/data/sdss_examples).
+    """
+    r50 = half_light(g)
+    return max(0.034 * r50, 0.1) * 424 / size
 
 
 def _render_task(task: tuple) -> np.ndarray | int:

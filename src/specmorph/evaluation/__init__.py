@@ -1,0 +1,1 @@
+"""Evaluation: classification metrics (`metrics`), seed-aggregated reports (`report`) and DVC plot data (`plots`)."""

@@ -1,0 +1,224 @@
+"""Class probabilities for image files from a trained checkpoint, with the checkpoint's own preprocessing."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from specmorph.errors import InputError
+from specmorph.imaging.transforms import PreprocessConfig, apply
+from specmorph.io.catalogs import write_table
+from specmorph.io.images import FITS_SUFFIXES, read_image
+from specmorph.models.checkpoint import load_checkpoint
+from specmorph.models.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+PATH_COLUMNS = ("path", "file")  # accepted names of the path column of a CSV list, in order of preference
+ID_COLUMN = "id_str"
+
+
+def image_id(path: str | os.PathLike) -> str:
+    """File name without its image suffix ("x.fits.gz" -> "x", "dir/MOCK1.jpg" -> "MOCK1")."""
+    name = Path(path).name
+    for suffix in FITS_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def read_path_list(csv_path: str | os.PathLike) -> tuple[list[Path], list[str] | None]:
+    """Image paths (and optional ids) from a CSV with a `path` or `file` column.
+
+    Relative paths are resolved against the CSV's directory, so a list travels with its images.
+
+    Args:
+        csv_path: CSV with a column `path` (or `file`) and optionally `id_str`.
+
+    Returns:
+        (paths, ids): ids is None when the CSV has no `id_str` column.
+
+    Raises:
+        InputError: the CSV is missing, unreadable, empty, has no path column or an empty cell
+            (the message names the file, column and row).
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise InputError(f"{csv_path}: no such file list")
+    try:
+        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{csv_path}: cannot read CSV: {exc}") from exc
+    column = next((c for c in PATH_COLUMNS if c in df.columns), None)
+    if column is None:
+        raise InputError(f"{csv_path}: no path column; expected one of {PATH_COLUMNS}, found {list(df.columns)}")
+    if df.empty:
+        raise InputError(f"{csv_path}: the file list has no rows")
+    for col in (column, ID_COLUMN) if ID_COLUMN in df.columns else (column,):
+        empty = np.flatnonzero(df[col].str.strip() == "")
+        if empty.size:
+            raise InputError(f"{csv_path}: row {int(empty[0]) + 1}: empty '{col}'")
+    base = csv_path.parent
+    paths = [p if p.is_absolute() else base / p for p in map(Path, df[column].str.strip())]
+    ids = df[ID_COLUMN].str.strip().tolist() if ID_COLUMN in df.columns else None
+    return paths, ids
+
+
+def resolve_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str] | None]:
+    """Turns command-line INPUTS into image paths: image files, or one CSV file list.
+
+    Args:
+        inputs: image paths, or a single CSV (see `read_path_list`).
+
+    Returns:
+        (paths, ids or None).
+
+    Raises:
+        InputError: no inputs, or a CSV mixed with other inputs.
+    """
+    if not inputs:
+        raise InputError("no input images given")
+    csvs = [p for p in inputs if str(p).lower().endswith(".csv")]
+    if csvs and len(inputs) > 1:
+        raise InputError(f"a CSV file list must be the only input; got {csvs[0]} among {len(inputs)} inputs")
+    if csvs:
+        return read_path_list(csvs[0])
+    return [Path(p) for p in inputs], None
+
+
+def load_model(model_path: str | os.PathLike) -> tuple[torch.nn.Module, ModelConfig, PreprocessConfig]:
+    """Loads a checkpoint and the preprocessing it was trained with.
+
+    Args:
+        model_path: a checkpoint written by `models.checkpoint.save_checkpoint`.
+
+    Returns:
+        (model in eval mode, its ModelConfig, its PreprocessConfig).
+
+    Raises:
+        InputError: the file is missing or not a usable specmorph checkpoint; the message names it.
+    """
+    model_path = Path(model_path)
+    model, cfg, _extra = load_checkpoint(model_path, map_location="cpu")
+    if not cfg.preprocess:
+        raise InputError(f"{model_path}: checkpoint config has no preprocessing settings ('preprocess' is empty)")
+    try:
+        prep = PreprocessConfig.from_dict(cfg.preprocess)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{model_path}: checkpoint has invalid preprocessing settings: {exc}") from exc
+    return model, cfg, prep
+
+
+def _batches(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(start + size, n))
+
+
+def _reason(exc: InputError, path: Path) -> str:
+    """The error message without its leading "<path>: " or a quoted repeat of the path (Pillow adds one)."""
+    msg = str(exc)
+    prefix = f"{path}: "
+    msg = msg[len(prefix):] if msg.startswith(prefix) else msg
+    return msg.replace(f" '{path}'", "")
+
+
+def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLike], batch_size: int = 64,
+                  ids: Sequence[str] | None = None, device: str = "cpu") -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Class probabilities for image files (RGB only: the spectral branch is absent at predict time).
+
+    Each image is read with `io.images.read_image` and prepared by `imaging.transforms.apply` with
+    the checkpoint's own `PreprocessConfig`, exactly as in training. Unreadable files are logged as
+    warnings and returned in `skipped`, never dropped silently.
+
+    Args:
+        model_path: checkpoint file.
+        paths: (N,) image files (JPEG, PNG, FITS).
+        batch_size: images per forward pass.
+        ids: (N,) identifiers; None: the file names without suffix (`image_id`).
+        device: torch device for the forward pass.
+
+    Returns:
+        (table, skipped): one row per readable image, columns id_str, path, one probability per class
+        (named by the checkpoint's label_cols, summing to 1), predicted (class name), confidence (its
+        probability); skipped is [(path, reason)] in input order.
+
+    Raises:
+        InputError: bad checkpoint, or no image could be read.
+        ValueError: batch_size < 1 or ids of the wrong length.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    paths = [Path(p) for p in paths]
+    ids = [image_id(p) for p in paths] if ids is None else [str(i) for i in ids]
+    if len(ids) != len(paths):
+        raise ValueError(f"{len(ids)} ids for {len(paths)} paths")
+    model, cfg, prep = load_model(model_path)
+    model = model.to(device).eval()
+    labels = list(cfg.label_cols)
+    kept: list[int] = []
+    probs: list[np.ndarray] = []
+    skipped: list[tuple[str, str]] = []
+    with tqdm(total=len(paths), desc="predict", unit="img", disable=None) as bar:
+        for batch in _batches(len(paths), batch_size):
+            images, rows = [], []
+            for i in batch:
+                try:
+                    images.append(apply(read_image(paths[i]), prep))  # (3, S, S) float32 in [0, 1]
+                    rows.append(i)
+                except InputError as exc:
+                    reason = _reason(exc, paths[i])
+                    logger.warning("skipping unreadable file %s: %s", paths[i], reason)
+                    skipped.append((str(paths[i]), reason))
+            if images:
+                x = torch.from_numpy(np.stack(images)).to(device)  # (B, 3, S, S)
+                with torch.inference_mode():
+                    logits = model(x)  # (B, C)
+                probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+                kept.extend(rows)
+            bar.update(len(batch))
+    if not kept:
+        raise InputError(f"none of the {len(paths)} input file(s) could be read: {summarize_skipped(skipped)}")
+    p = np.concatenate(probs)  # (N_kept, C)
+    table = pd.DataFrame({ID_COLUMN: [ids[i] for i in kept], "path": [str(paths[i]) for i in kept]})
+    for k, name in enumerate(labels):
+        table[name] = p[:, k]
+    best = p.argmax(axis=1)
+    table["predicted"] = [labels[k] for k in best]
+    table["confidence"] = p[np.arange(len(best)), best]
+    duplicated = table[ID_COLUMN][table[ID_COLUMN].duplicated()].unique().tolist()
+    if duplicated:
+        logger.warning("duplicate id_str in predictions (tell rows apart by path): %s", duplicated[:10])
+    return table, skipped
+
+
+def summarize_skipped(skipped: Sequence[tuple[str, str]]) -> str:
+    """One line naming every skipped file and why, e.g. "skipped 1 unreadable file(s): a.jpg (truncated)"."""
+    return f"skipped {len(skipped)} unreadable file(s): " + ", ".join(f"{p} ({r})" for p, r in skipped)
+
+
+def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLike], out_path: str | os.PathLike,
+                batch_size: int = 64, device: str = "cpu") -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """`specmorph predict`: resolve INPUTS, predict, write the CSV atomically.
+
+    Args:
+        model_path: checkpoint file.
+        inputs: image files, or a single CSV file list.
+        out_path: predictions CSV to write.
+        batch_size: images per forward pass.
+        device: torch device.
+
+    Returns:
+        (table, skipped) as from `predict_paths`.
+    """
+    paths, ids = resolve_inputs(inputs)
+    table, skipped = predict_paths(model_path, paths, batch_size=batch_size, ids=ids, device=device)
+    write_table(table, out_path)
+    logger.info("wrote %d prediction(s) to %s", len(table), out_path)
+    return table, skipped

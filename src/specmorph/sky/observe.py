@@ -1,0 +1,253 @@
+"""SDSS-like observation of a model image: PSF, field stars and neighbours, sky noise, asinh RGB JPEG."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+from scipy.signal import fftconvolve
+
+from specmorph.sky.render import band_ratios, deposit, nanomaggies, render_model_gri, sersic_sb
+from specmorph.sky.truth import GalaxyTruth
+
+SDSS_PIXSCALE = 0.396  # arcsec/px, native SDSS imaging
+# Photometric calibration of an SDSS frame, g, r, i. NMGYPERCOUNT: typical values of the DR8+ frame
+# headers (0.0038, 0.0051, 0.0066 nmgy/ADU, i.e. 1 nmgy ~ 260, 196, 152 ADU in 53.907 s);
+# gains: typical SDSS camera values (3.3-4.0, 4.7, 4.6-5.2 e-/ADU by camcol; Gunn et al. 1998).
+NMGY_PER_COUNT = np.array([0.0038, 0.0051, 0.0066])
+GAIN = np.array([3.8, 4.7, 5.0])  # e-/ADU
+# Dark-sky brightness (AB mag/arcsec²) of SDSS DR7 imaging, g, r, i (median of the survey fields).
+SKY_MAG = (21.9, 20.9, 20.3)
+SKY_NMGY_PER_ARCSEC2 = tuple(round(nanomaggies(m), 3) for m in SKY_MAG)  # (1.738, 4.365, 7.586)
+SEEING_BAND = np.array([1.05, 1.0, 0.96])  # FWHM_b / FWHM_r: seeing ∝ λ^-0.2 at 4770, 6231, 7625 Å
+MOFFAT_BETA = 2.5  # SDSS PSF wings are close to a β ≈ 2.5 Moffat
+# Field counts at high Galactic latitude (per arcmin², r < 22.5): stars ~0.7 (Juric et al. 2008 at
+# |b| ~ 50°), faint galaxies ~4 (Yasuda et al. 2001 counts, dlogN/dm ≈ 0.45 at r ~ 20).
+STARS_PER_ARCMIN2 = 0.7
+GALAXIES_PER_ARCMIN2 = 4.0
+# Lupton et al. (2004) asinh colour mapping, calibrated on the Galaxy Zoo SDSS JPEGs in
+# shared/data/sdss_examples (sky grey level, sky noise, galaxy centre colours; tools/compare_real_mock.py).
+RGB_SCALES = (1.71, 1.24, 1.0)  # multipliers of g (-> blue), r (-> green), i (-> red): R/B ~ 1.7 for g-r = 0.77
+RGB_Q = 7.0  # asinh softening: typical galaxy centres (1-5 nmgy per native pixel) map to ~115-175 of 255
+RGB_STRETCH = 1.5  # 1/nmgy per native pixel: linear gain of the faint end, sets the sky noise (~3.5/255)
+RGB_OFFSET = 0.005  # nmgy per native pixel added to every band before the stretch: the dark grey sky
+# Real cutouts show grey-brown sky noise, not independent colour speckle: below a few sky sigmas the
+# colour fades to this sky tint (R, G, B relative to the intensity; real sky median is (4, 4, 2)/255).
+SKY_TINT = (1.2, 1.2, 0.6)
+GREY_BELOW = 0.06  # intensity (scaled nmgy per native pixel) where colour is half faded to the tint
+# Colour saturation about the intensity: real cutouts spread wider in colour than a plain Lupton mix
+# of these scales (red-sequence centres R/B ~ 1.7, star-forming ones B/R up to ~1.6).
+RGB_SATURATION = 1.3
+JPEG_QUALITY = 75  # the real SDSS/Galaxy Zoo JPEGs use the standard tables at 50% (quality 75), 4:2:0
+
+
+def moffat_kernel(fwhm: float, pixscale: float, beta: float = MOFFAT_BETA) -> np.ndarray:
+    """Unit-sum Moffat PSF image (odd side, out to ~4 FWHM) for a FWHM in arcsec."""
+    alpha = fwhm / pixscale / (2 * math.sqrt(2 ** (1 / beta) - 1))  # px
+    half = max(math.ceil(4 * fwhm / pixscale), 2)
+    ax = np.arange(-half, half + 1, dtype=np.float32)
+    r2 = ax[None, :] ** 2 + ax[:, None] ** 2
+    k = np.where(r2 <= half * half, (1 + r2 / alpha**2) ** -beta, 0)
+    return (k / k.sum()).astype(np.float32)
+
+
+def _stellar_colour(rng: np.random.Generator, n: int) -> np.ndarray:
+    """g-r of field stars: ~60% halo turn-off stars (g-r ~ 0.3) and ~40% M dwarfs (g-r ~ 1.4)."""
+    blue = rng.uniform(size=n) < 0.6
+    return np.where(blue, rng.normal(0.35, 0.12, n), rng.uniform(1.1, 1.5, n))
+
+
+def _star_ratios(g_r: np.ndarray) -> np.ndarray:
+    """(n, 3) g, r, i flux relative to r along the stellar locus (r-i rises steeply for M dwarfs)."""
+    r_i = np.where(g_r < 1.1, 0.38 * g_r, 0.42 + 2.6 * (g_r - 1.1))
+    return np.stack([10 ** (-0.4 * g_r), np.ones_like(g_r), 10 ** (0.4 * r_i)], 1)
+
+
+def _power_law_mags(rng: np.random.Generator, n: int, lo: float, hi: float, slope: float) -> np.ndarray:
+    """Magnitudes with dN/dm ∝ 10^(slope m) on [lo, hi] (inverse CDF)."""
+    a, b = 10 ** (slope * lo), 10 ** (slope * hi)
+    return np.log10(a + rng.uniform(size=n) * (b - a)) / slope
+
+
+def add_field(img: np.ndarray, pixscale: float, rng: np.random.Generator, n_stars_per_arcmin2: float,
+              n_galaxies_per_arcmin2: float, neighbour_prob: float) -> None:
+    """Adds field stars (points), faint galaxies and sometimes a neighbour (Sérsic stamps), before the PSF."""
+    _, h, w = img.shape
+    area = h * w * (pixscale / 60) ** 2  # arcmin²
+    n = rng.poisson(n_stars_per_arcmin2 * area)
+    mags = _power_law_mags(rng, n, 14.0, 22.5, 0.15)
+    xy = rng.uniform(0, 1, (n, 2)) * [w - 1, h - 1]
+    deposit(img, xy, nanomaggies(1.0) * 10 ** (-0.4 * mags)[:, None] * _star_ratios(_stellar_colour(rng, n)))
+    n_gal = rng.poisson(n_galaxies_per_arcmin2 * area)
+    gal_mags = _power_law_mags(rng, n_gal, 17.5, 23.0, 0.4)
+    far = rng.uniform(size=n_gal) < 0.5  # distant red early types (g-r ~ 1.2 at z ~ 0.3) or blue discs
+    gal_gr = np.where(far, rng.normal(1.2, 0.2, n_gal), rng.normal(0.55, 0.15, n_gal))
+    gal_re = np.clip(rng.lognormal(math.log(0.8), 0.35, n_gal) * 10 ** (-0.12 * (gal_mags - 20)), 0.2, 4.0)
+    for i in range(n_gal):
+        _add_sersic(img, rng.uniform(0, w - 1), rng.uniform(0, h - 1), nanomaggies(gal_mags[i]),
+                    band_ratios(gal_gr[i]), gal_re[i], 4.0 if far[i] else 1.0, rng.uniform(0.3, 1.0),
+                    rng.uniform(0, math.pi), pixscale)
+    if rng.uniform() < neighbour_prob:  # a brighter, resolved neighbour away from the target
+        ang, rad = rng.uniform(0, 2 * math.pi), rng.uniform(0.22, 0.48) * min(h, w)
+        mag = rng.uniform(16.0, 19.0)
+        _add_sersic(img, (w - 1) / 2 + rad * math.cos(ang), (h - 1) / 2 + rad * math.sin(ang), nanomaggies(mag),
+                    band_ratios(rng.uniform(0.4, 0.9)), 1.5 * 10 ** (-0.2 * (mag - 17)) * rng.lognormal(0, 0.3),
+                    float(rng.choice([1.0, 4.0])), rng.uniform(0.3, 1.0), rng.uniform(0, math.pi), pixscale)
+
+
+def _add_sersic(img: np.ndarray, col: float, row: float, flux: float, ratios: np.ndarray, re: float, n: float,
+                q: float, pa: float, pixscale: float) -> None:
+    """Adds a small Sérsic galaxy on a stamp (flux in nmgy, re in arcsec, pa in rad)."""
+    _, h, w = img.shape
+    half = int(min(6 * re / pixscale + 2, 80))
+    c0, r0 = round(col), round(row)
+    lo_c, hi_c, lo_r, hi_r = max(c0 - half, 0), min(c0 + half + 1, w), max(r0 - half, 0), min(r0 + half + 1, h)
+    if hi_c <= lo_c or hi_r <= lo_r:
+        return
+    x = ((col - np.arange(lo_c, hi_c)) * pixscale)[None, :]  # arcsec, east
+    y = ((row - np.arange(lo_r, hi_r)) * pixscale)[:, None]  # arcsec, north
+    u, v = x * math.sin(pa) + y * math.cos(pa), -x * math.cos(pa) + y * math.sin(pa)
+    stamp = sersic_sb(u, v, n, re, q) * (flux * pixscale**2)
+    img[:, lo_r:hi_r, lo_c:hi_c] += ratios[:, None, None] * stamp[None]
+
+
+def _add_bright_star(img: np.ndarray, rng: np.random.Generator, pixscale: float, fwhm: np.ndarray) -> None:
+    """A saturated 9-13 mag star at or beyond the field's edge: Moffat core, r^-2.5 aureole, E-W bleed trail.
+
+    Added after the PSF (it is its own PSF), per band with FWHM `fwhm` (3,) arcsec.
+    """
+    _, h, w = img.shape
+    t, out = rng.uniform(0, 1), rng.uniform(-0.05, 0.1) * min(h, w)  # out: px beyond the edge
+    col, row = [(t * w, -out), (t * w, h + out), (-out, t * h), (w + out, t * h)][rng.integers(4)]
+    flux = nanomaggies(rng.uniform(9.0, 13.0)) * _star_ratios(_stellar_colour(rng, 1))[0]  # (3,) nmgy
+    x = ((np.arange(w) - col) * pixscale).astype(np.float32)[None, :]  # arcsec
+    y = ((np.arange(h) - row) * pixscale).astype(np.float32)[:, None]
+    r2 = x * x + y * y
+    aureole = 0.02 / (16 * math.pi) * (1 + r2 / 4.0) ** -1.25  # 1/arcsec², 2% of the light, 2" core
+    trail = 3e-4 * np.exp(-0.5 * (y / 0.3) ** 2 - np.abs(x) / (5.0 + 15.0 * math.sqrt(flux[1] / 1e5)))
+    for b in range(3):
+        alpha = fwhm[b] / (2 * math.sqrt(2 ** (1 / MOFFAT_BETA) - 1))  # arcsec
+        core = (MOFFAT_BETA - 1) / (math.pi * alpha**2) * (1 + r2 / alpha**2) ** -MOFFAT_BETA
+        img[b] += flux[b] * pixscale**2 * (0.98 * core + aureole + trail)
+
+
+def _resample_matrix(n_out: int, n_in: int, step: float) -> np.ndarray:
+    """(n_out, n_in) linear-interpolation matrix from a coarse grid of spacing `step` output px, centred."""
+    pos = (np.arange(n_out) - (n_out - 1) / 2) / step + (n_in - 1) / 2
+    i0 = np.clip(np.floor(pos).astype(int), 0, n_in - 2)
+    f = np.clip(pos - i0, 0, 1)
+    m = np.zeros((n_out, n_in), np.float32)
+    m[np.arange(n_out), i0] = 1 - f
+    m[np.arange(n_out), i0 + 1] = f
+    return m
+
+
+def _unit_noise(rng: np.random.Generator, h: int, w: int, pixscale: float) -> np.ndarray:
+    """(3, h, w) N(0, 1) noise of native SDSS pixels, linearly resampled when the image is oversampled."""
+    step = SDSS_PIXSCALE / pixscale  # output px per native px
+    if step <= 1.0:
+        return rng.standard_normal((3, h, w), dtype=np.float32)
+    nh, nw = math.ceil(h / step) + 2, math.ceil(w / step) + 2
+    coarse = rng.standard_normal((3, nh, nw), dtype=np.float32)
+    my, mx = _resample_matrix(h, nh, step), _resample_matrix(w, nw, step)
+    return np.einsum("ij,bjk,lk->bil", my, coarse, mx, optimize=True)
+
+
+def observe_sdss(model_gri: np.ndarray, pixscale: float, rng: np.random.Generator, seeing_fwhm: float = 1.4,
+                 sky_nmgy_per_arcsec2: tuple[float, float, float] = SKY_NMGY_PER_ARCSEC2,
+                 n_stars_per_arcmin2: float = STARS_PER_ARCMIN2, n_galaxies_per_arcmin2: float = GALAXIES_PER_ARCMIN2,
+                 neighbour_prob: float = 0.25, bright_star_prob: float = 0.04) -> np.ndarray:
+    """Observes a model image as an SDSS frame: field objects, PSF, sky Poisson noise, sky subtracted.
+
+    Args:
+        model_gri: (3, H, W) noiseless g, r, i flux per pixel, nmgy.
+        pixscale: arcsec/px of the image (noise is drawn on native 0.396" pixels and resampled).
+        rng: Random generator.
+        seeing_fwhm: r-band PSF FWHM, arcsec (g 5% wider, i 4% narrower).
+        sky_nmgy_per_arcsec2: Sky surface brightness in g, r, i.
+        n_stars_per_arcmin2: Field stars with 14 < r < 22.5.
+        n_galaxies_per_arcmin2: Faint field galaxies with 17.5 < r < 23.
+        neighbour_prob: Probability of a brighter resolved neighbour galaxy in the field.
+        bright_star_prob: Probability of a saturated star at the field's edge.
+
+    Returns:
+        (3, H, W) float32 sky-subtracted flux per pixel, nmgy.
+    """
+    img = model_gri.astype(np.float32, copy=True)
+    add_field(img, pixscale, rng, n_stars_per_arcmin2, n_galaxies_per_arcmin2, neighbour_prob)
+    _, h, w = img.shape
+    area = (pixscale / SDSS_PIXSCALE) ** 2  # output pixel / native pixel
+    noise = _unit_noise(rng, h, w, pixscale)
+    out = np.empty_like(img)
+    fwhm = seeing_fwhm * SEEING_BAND  # (3,) arcsec
+    for b in range(3):
+        out[b] = fftconvolve(img[b], moffat_kernel(fwhm[b], pixscale), mode="same")
+    if rng.uniform() < bright_star_prob:
+        _add_bright_star(out, rng, pixscale, fwhm)
+    for b in range(3):
+        sky = sky_nmgy_per_arcsec2[b] * SDSS_PIXSCALE**2  # nmgy per native pixel
+        var = (sky + np.maximum(out[b], 0) / area) * (NMGY_PER_COUNT[b] / GAIN[b])  # nmgy² per native pixel
+        out[b] += np.sqrt(var) * noise[b] * area
+    return out
+
+
+def sdss_rgb(gri: np.ndarray, pixscale: float = SDSS_PIXSCALE, scales: tuple[float, float, float] = RGB_SCALES,
+             q: float = RGB_Q, stretch: float = RGB_STRETCH, offset: float = RGB_OFFSET,
+             saturation: float = RGB_SATURATION) -> np.ndarray:
+    """Lupton et al. (2004) asinh colour image, i -> red, r -> green, g -> blue, as SDSS JPEG cutouts.
+
+    Args:
+        gri: (3, H, W) g, r, i flux per pixel, nmgy.
+        pixscale: arcsec/px of `gri`; brightness is set per native SDSS pixel, so zoomed cutouts
+            keep the look of the survey (as SDSS cutouts resampled from the same frames do).
+        scales: Multipliers of g, r, i before mixing.
+        q: asinh softening parameter.
+        stretch: Linear gain at the faint end, per nmgy per native pixel.
+        offset: Added to every band before the stretch (a slightly grey sky).
+        saturation: Colour spread about the intensity (1 = plain Lupton et al. mix).
+
+    Returns:
+        (H, W, 3) uint8 RGB, colour preserved where the brightest channel saturates.
+    """
+    area = (SDSS_PIXSCALE / pixscale) ** 2
+    x = np.maximum(gri * (area * np.asarray(scales, np.float32)[:, None, None])
+                   + np.float32(offset), 0)  # (3, H, W)
+    inten = x.mean(axis=0) + 1e-9
+    f = np.arcsinh(stretch * q * inten) / (q * inten)
+    x = inten + saturation * (x - inten)
+    w = inten**2 / (inten**2 + GREY_BELOW**2)  # 1: own colour, 0: sky tint
+    tint = np.asarray(SKY_TINT, np.float32)[:, None, None] * inten
+    rgb = (w * x[::-1] + (1 - w) * tint) * f  # (3, H, W): i, r, g as R, G, B
+    peak = np.maximum(rgb.max(axis=0), 1.0)
+    return np.round(np.moveaxis(rgb / peak, 0, -1) * 255).astype(np.uint8)
+
+
+def render_cutout(truth: GalaxyTruth, size: int = 424, pixscale: float = SDSS_PIXSCALE, *,
+                  rng: np.random.Generator, seeing_fwhm: float = 1.4, seeing_scatter: float = 0.15,
+                  **observe_kwargs) -> np.ndarray:
+    """Renders an SDSS-like colour cutout of a galaxy: model, observation, asinh RGB.
+
+    Args:
+        truth: The galaxy.
+        size: Image side, px.
+        pixscale: arcsec/px.
+        rng: Random generator (the only source of randomness).
+        seeing_fwhm: Median r-band seeing, arcsec.
+        seeing_scatter: Log-normal scatter of the seeing from cutout to cutout (SDSS: 1.0-2.0").
+        **observe_kwargs: Passed to `observe_sdss` (sky levels, star and neighbour rates).
+
+    Returns:
+        (size, size, 3) uint8 RGB.
+    """
+    model = render_model_gri(truth, size, pixscale, rng)
+    seeing = seeing_fwhm * math.exp(rng.normal(0, seeing_scatter))
+    return sdss_rgb(observe_sdss(model, pixscale, rng, seeing, **observe_kwargs), pixscale)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """JPEG bytes of an (H, W, 3) uint8 image (PIL, deterministic)."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, format="JPEG", quality=quality, subsampling=2)
+    return buf.getvalue()
