@@ -57,8 +57,12 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
         raise ParamsError(f"params.yaml: unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
                           f"known: {', '.join(known)}")
     kwargs = {}
+    defaults = cls() if _has_defaults(cls) else None
     for key, value in values.items():
-        expected = type(getattr(cls(), key)) if _has_defaults(cls) else None
+        default = getattr(defaults, key, None)
+        expected = None if default is None else type(default)
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if expected is not None and not isinstance(value, expected):

@@ -227,6 +227,20 @@ def read_gz2(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataF
     return df
 
 
+def read_table(path: str | Path, required: Sequence[str] = (), dtype: dict[str, type] | None = None) -> pd.DataFrame:
+    """Reads a pipeline product table (CSV or Parquet), failing by name on a missing file or column.
+
+    Args:
+        path: The table.
+        required: Columns that must be present.
+        dtype: CSV column types.
+
+    Returns:
+        The table.
+    """
+    return _read_table(path, list(required), dtype=dtype)[1]
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Writes a table atomically (temporary name, then rename) as CSV or Parquet, chosen by suffix.
 

@@ -1,0 +1,123 @@
+"""The image table: every RGB image with its galaxy, labels, spectra availability and split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specmorph.catalog.labels import califa_coarse, map_catalog
+from specmorph.catalog.selection import HighConfidence, select_high_confidence
+from specmorph.catalog.splits import grouped_split
+from specmorph.errors import InputError
+from specmorph.taxonomy import CLASSES
+
+log = logging.getLogger(__name__)
+
+IMAGE_COLUMNS = ["id_str", "galaxy_id", "source", "path", "ra", "dec", "califa_name", "gz2_class",
+                 "label", "label_name", "class5", "califa_coarse", "split"]
+
+
+def galaxy_of_gz2(gz2: pd.DataFrame, matched: pd.DataFrame, duplicates: pd.DataFrame) -> pd.Series:
+    """The physical galaxy of each GZ2 row: the CALIFA name when matched (or a duplicate entry of a
+    matched CALIFA galaxy), else the GZ2 object itself.
+
+    Args:
+        gz2: GZ2 table with `id_str`.
+        matched: Crossmatch result with columns `califa` (CALIFA id) and `gz2` (GZ2 id).
+        duplicates: Unaccepted pairs within the radius, same id columns.
+
+    Returns:
+        Series of galaxy ids aligned with `gz2`.
+    """
+    owner = dict(zip(matched["gz2"].astype(str), matched["califa"].astype(str), strict=True))
+    for c, g in zip(duplicates["califa"].astype(str), duplicates["gz2"].astype(str), strict=True):
+        owner.setdefault(g, c)  # a shredded or neighbouring entry counts as the same galaxy
+    ids = gz2["id_str"].astype(str)
+    return ids.map(lambda i: owner.get(i, i))
+
+
+def build_image_table(morph: pd.DataFrame, cutouts: pd.DataFrame, gz2: pd.DataFrame, matched: pd.DataFrame,
+                      duplicates: pd.DataFrame, thresholds: HighConfidence, test_frac: float,
+                      seed: int) -> tuple[pd.DataFrame, dict]:
+    """Joins the catalogues into one row per image and splits the labelled ones by galaxy.
+
+    GZ2 images carry their own `gz2_class` label; an SDSS cutout of a CALIFA galaxy takes the label
+    of its matched GZ2 entry. The split is grouped by galaxy, so the GZ2 image and the SDSS cutout
+    of one galaxy (and duplicate GZ2 entries) always fall on the same side.
+
+    Args:
+        morph: CALIFA morphology table (`io.catalogs.read_morphology`).
+        cutouts: SDSS cutout index (`io.catalogs.read_cutout_index`).
+        gz2: GZ2 table (`io.catalogs.read_gz2`) with the high-confidence columns.
+        matched: CALIFA × GZ2 matches (columns `califa`, `gz2`).
+        duplicates: Unaccepted pairs (columns `califa`, `gz2`).
+        thresholds: High-confidence vote-fraction thresholds.
+        test_frac: Fraction of labelled galaxies in the test split.
+        seed: Split seed.
+
+    Returns:
+        The image table (IMAGE_COLUMNS) and a report: excluded counts and class counts per split.
+    """
+    labels, excluded = map_catalog(gz2)
+    class5 = select_high_confidence(gz2, thresholds)
+    galaxy = galaxy_of_gz2(gz2, matched, duplicates)
+    coarse = {n: califa_coarse(t if t is not None else "U") for n, t in zip(morph["id_str"], morph["hubtyp"],
+                                                                          strict=True)}
+    gz2_rows = pd.DataFrame({
+        "id_str": gz2["id_str"].astype(str), "galaxy_id": galaxy, "source": "gz2", "path": gz2["path"],
+        "ra": gz2["ra"], "dec": gz2["dec"],
+        "califa_name": galaxy.where(galaxy.isin(coarse.keys()), ""), "gz2_class": gz2["gz2_class"],
+        "label": labels.to_numpy(), "class5": class5.fillna("").to_numpy()})
+    by_califa = dict(zip(matched["califa"].astype(str), matched["gz2"].astype(str), strict=True))
+    gz2_by_id = gz2_rows.set_index("id_str")
+    sdss = cutouts[["id_str", "ra", "dec", "path"]].copy()
+    sdss["galaxy_id"] = sdss["id_str"].astype(str)
+    sdss["id_str"] = "sdss_" + sdss["galaxy_id"]
+    sdss["source"] = "sdss"
+    sdss["califa_name"] = sdss["galaxy_id"].where(sdss["galaxy_id"].isin(coarse.keys()), "")
+    partner = sdss["galaxy_id"].map(by_califa)
+    sdss["gz2_class"] = partner.map(gz2_by_id["gz2_class"]).fillna("")
+    sdss["label"] = partner.map(gz2_by_id["label"]).fillna(-1).astype(int)
+    sdss["class5"] = partner.map(gz2_by_id["class5"]).fillna("")
+    table = pd.concat([gz2_rows, sdss], ignore_index=True)
+    table["label_name"] = [CLASSES[i] if i >= 0 else "" for i in table["label"]]
+    table["califa_coarse"] = table["califa_name"].map(coarse).fillna("")
+    table["split"] = "unlabelled"
+    lab = np.flatnonzero(table["label"].to_numpy() >= 0)
+    if lab.size == 0:
+        raise InputError("no GZ2 object has a gz2_class that maps to the 8-class taxonomy")
+    train_idx, test_idx = grouped_split(table["label"].to_numpy()[lab], table["galaxy_id"].to_numpy()[lab],
+                                        test_frac, seed, class_names=CLASSES)
+    table.loc[lab[train_idx], "split"] = "train"
+    table.loc[lab[test_idx], "split"] = "test"
+    counts = {split: {name: int(((table["split"] == split) & (table["label_name"] == name)).sum())
+                      for name in CLASSES} for split in ("train", "test")}
+    class5_counts = {split: table.loc[(table["split"] == split) & (table["source"] == "gz2"), "class5"]
+                     .replace("", "none").value_counts().to_dict() for split in ("train", "test")}
+    report = {"n_images": len(table), "n_labelled": int(lab.size), "excluded": excluded,
+              "n_galaxies_labelled": int(table.loc[lab, "galaxy_id"].nunique()),
+              "class_counts": counts, "class5_counts": class5_counts}
+    return table[IMAGE_COLUMNS], report
+
+
+def attach_gz2_images(gz2: pd.DataFrame, image_dir: str | Path) -> pd.DataFrame:
+    """Adds `path`, the Kaggle-style image `<dr7objid>.jpg` of each GZ2 row, failing on missing ones.
+
+    Args:
+        gz2: GZ2 table with `id_str`.
+        image_dir: Directory of the GZ2 images.
+
+    Returns:
+        A copy of `gz2` with `path`.
+    """
+    image_dir = Path(image_dir)
+    paths = [image_dir / f"{i}.jpg" for i in gz2["id_str"]]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(f"{image_dir}: {len(missing)} GZ2 image(s) missing, e.g. {', '.join(missing[:5])}")
+    out = gz2.copy()
+    out["path"] = [str(p) for p in paths]
+    return out

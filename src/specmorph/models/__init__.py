@@ -1,0 +1,27 @@
+"""Backbones and fusion networks (plain torch); `build_model` turns a `ModelConfig` into a network."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from specmorph.models.config import ModelConfig
+from specmorph.models.fusion import ConcatFusion, RgbClassifier
+
+__all__ = ["ConcatFusion", "ModelConfig", "RgbClassifier", "build_model"]
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Builds a freshly initialised network for `cfg` (uses torch's global RNG for the weights).
+
+    Args:
+        cfg: model hyper-parameters.
+
+    Returns:
+        A module called as `model(x, spec=None, has_spec=None)` with x (B, 3, S, S) float32 in
+        [0, 1], spec (B, spec_dim) float32 and has_spec (B,) bool; it returns logits (B, n_classes).
+    """
+    if cfg.kind == "rgb":
+        return RgbClassifier(cfg.depth, cfg.width, cfg.n_classes)
+    if cfg.kind == "concat":
+        return ConcatFusion(cfg.depth, cfg.width, cfg.n_classes, cfg.spec_dim, cfg.spec_hidden, cfg.spec_dropout)
+    raise ValueError(f"unknown model kind {cfg.kind!r}")

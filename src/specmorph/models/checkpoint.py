@@ -1,0 +1,101 @@
+"""Saves and loads model checkpoints: weights plus the `ModelConfig` that rebuilds the network (nanoGPT-style)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from specmorph.errors import InputError
+from specmorph.models import build_model
+from specmorph.models.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_KEYS = frozenset({"config", "state_dict", "extra"})
+
+
+def _plain(value: Any, where: str) -> Any:
+    """`value` as builtins only (numpy scalars/arrays converted), so that `weights_only` loading accepts it."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"checkpoint {where}: dict keys must be strings")
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    raise TypeError(f"checkpoint {where}: {type(value).__name__} is not a plain (JSON-like) value")
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelConfig, extra: dict[str, Any]) -> None:
+    """Writes `{"config": cfg.to_dict(), "state_dict": ..., "extra": extra}` atomically (temp file + rename).
+
+    Args:
+        path: destination `.pt` file; its directory must exist.
+        model: the network built from `cfg`.
+        cfg: its configuration.
+        extra: plain (JSON-like) values, e.g. train seed, metrics, params hash; numpy values are
+            converted to builtins, anything else raises TypeError naming the key.
+    """
+    path = Path(path)
+    payload = {
+        "config": cfg.to_dict(),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "extra": _plain(extra, "extra"),
+    }
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    logger.info("saved %s checkpoint to %s", cfg.kind, path)
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, ModelConfig, dict[str, Any]]:
+    """Rebuilds the network from the checkpoint's own config (never params.yaml) and loads its weights.
+
+    Args:
+        path: a file written by `save_checkpoint`.
+        map_location: device for the weights.
+
+    Returns:
+        (model in eval mode, its ModelConfig, the `extra` dict).
+
+    Raises:
+        InputError: naming the file, if it is missing or not a specmorph checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint file not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise InputError(f"{path}: not a specmorph checkpoint (torch.load failed: {exc})") from exc
+    if not isinstance(payload, dict) or not CHECKPOINT_KEYS <= set(payload):
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise InputError(f"{path}: not a specmorph checkpoint (expected keys {sorted(CHECKPOINT_KEYS)}, got {keys})")
+    try:
+        cfg = ModelConfig.from_dict(payload["config"])
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: bad model config in checkpoint: {exc}") from exc
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: weights do not match the checkpoint's {cfg.kind} config: {exc}") from exc
+    model.to(map_location).eval()
+    return model, cfg, dict(payload["extra"])

@@ -1,0 +1,44 @@
+"""Small helpers shared by the stage scripts: logging set-up, params sections, metrics files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from specmorph.evaluation.report import write_json_atomic
+from specmorph.params import load_params, section
+
+
+def stage_args(description: str, argv: list[str] | None, *arguments: tuple[str, str]) -> argparse.Namespace:
+    """Parses `--params` plus the stage's own required path options, and configures logging.
+
+    Args:
+        description: The stage's docstring.
+        argv: Command-line arguments (None: sys.argv).
+        *arguments: (option, help) pairs, e.g. ("--raw-dir", "survey directory").
+
+    Returns:
+        The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file")
+    for option, help_text in arguments:
+        parser.add_argument(option, required=True, help=help_text)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return args
+
+
+def params_of(params_path: str | Path, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Returns (the whole params mapping, its section `name`)."""
+    params = load_params(params_path)
+    return params, section(params, name)
+
+
+def write_metrics(metrics: dict, path: str | Path) -> None:
+    """Writes a metrics JSON atomically (DVC reads it with `dvc metrics show`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(metrics, path)

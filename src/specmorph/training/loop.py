@@ -1,0 +1,333 @@
+"""The supervised training loop: AdamW + one-cycle schedule, D4 augmentation, deterministic on CPU for a seed.
+
+Identical budgets. An "rgb" and a "concat" model trained with the same `TrainParams` see the same
+epochs, batch size, optimiser, schedule and seed; the data order and the augmentations come from
+their own `torch.Generator`s seeded by `seed`, so they are identical too, and under the same seed the
+two backbones start from the same weights (the backbone is built first). Only the spectral branch,
+its dropout draws and the head differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from specmorph.models import build_model
+from specmorph.models.config import ModelConfig
+from specmorph.models.fusion import ConcatFusion
+
+logger = logging.getLogger(__name__)
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Optimisation settings (the `train` section of params.yaml).
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: images per step.
+        lr: peak learning rate of the one-cycle schedule.
+        weight_decay: AdamW decoupled weight decay (not applied to biases and norm weights).
+        seed: torch seed for initial weights, data order, augmentation and dropout.
+        augment: random rotation by k·90° and mirror of each training image (D4 symmetry).
+        label_smoothing: cross-entropy label smoothing in [0, 1).
+        class_weighting: weight the loss by inverse class frequency in the training set.
+        num_threads: torch CPU threads (results are reproducible for a fixed value).
+    """
+
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    augment: bool = True
+    label_smoothing: float = 0.0
+    class_weighting: bool = True
+    num_threads: int = 2
+
+    def __post_init__(self) -> None:
+        bad = {
+            "epochs": self.epochs < 1,
+            "batch_size": self.batch_size < 2,
+            "num_threads": self.num_threads < 1,
+            "lr": self.lr <= 0,
+            "weight_decay": self.weight_decay < 0,
+            "label_smoothing": not 0.0 <= self.label_smoothing < 1.0,
+        }
+        if any(bad.values()):
+            names = ", ".join(f"{k}={getattr(self, k)}" for k, v in bad.items() if v)
+            raise ValueError(f"TrainParams out of range: {names}")
+
+
+@dataclass
+class TensorData:
+    """A labelled set in memory; numpy inputs are wrapped as torch tensors (without a copy where possible).
+
+    Attributes:
+        images: (N, 3, S, S) float32 in [0, 1].
+        labels: (N,) int64 class indices.
+        spec: (N, spec_dim) float32 spectral features, or None; rows without a spectrum may be NaN.
+        has_spec: (N,) bool; None with a `spec` means "rows whose spec is all finite".
+    """
+
+    images: ArrayLike
+    labels: ArrayLike
+    spec: ArrayLike | None = None
+    has_spec: ArrayLike | None = None
+
+    def __post_init__(self) -> None:
+        self.images = torch.as_tensor(self.images, dtype=torch.float32)
+        self.labels = torch.as_tensor(self.labels, dtype=torch.int64)
+        n = self.images.shape[0]
+        if self.images.ndim != 4 or self.images.shape[1] != 3 or self.labels.shape != (n,):
+            raise ValueError(
+                f"TensorData: expected images (N, 3, S, S) and labels (N,), got "
+                f"{tuple(self.images.shape)} and {tuple(self.labels.shape)}"
+            )
+        if self.spec is None:
+            self.has_spec = None
+            return
+        self.spec = torch.as_tensor(self.spec, dtype=torch.float32)
+        if self.spec.ndim != 2 or self.spec.shape[0] != n:
+            raise ValueError(f"TensorData: expected spec ({n}, spec_dim), got {tuple(self.spec.shape)}")
+        if self.has_spec is None:
+            self.has_spec = torch.isfinite(self.spec).all(dim=1)
+        self.has_spec = torch.as_tensor(self.has_spec, dtype=torch.bool)
+        if self.has_spec.shape != (n,):
+            raise ValueError(f"TensorData: expected has_spec ({n},), got {tuple(self.has_spec.shape)}")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(images, labels, spec, has_spec) of the rows `idx`."""
+        spec = None if self.spec is None else self.spec[idx]
+        has_spec = None if self.has_spec is None else self.has_spec[idx]
+        return self.images[idx], self.labels[idx], spec, has_spec
+
+
+@contextmanager
+def _torch_settings(num_threads: int) -> Iterator[None]:
+    """Sets the thread count and deterministic algorithms for the block, then restores them."""
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(num_threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+
+
+def augment_d4(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Gives each image of a (B, C, S, S) batch its own random D4 element (k·90°, then a mirror half the time).
+
+    The batch equivalent of `imaging.transforms.random_flip_rot90`; returns a new tensor.
+    """
+    k = torch.randint(4, (x.shape[0],), generator=gen)  # (B,) quarter turns
+    flip = torch.randint(2, (x.shape[0],), generator=gen).bool()  # (B,)
+    out = x.clone()
+    for turns in (1, 2, 3):
+        sel = k == turns
+        if sel.any():
+            out[sel] = torch.rot90(x[sel], turns, dims=(2, 3))
+    if flip.any():
+        out[flip] = out[flip].flip(-1)
+    return out
+
+
+def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Splits an index order into batches; a final batch of one (BatchNorm cannot train on it) joins the previous."""
+    chunks = list(order.split(batch_size))
+    if len(chunks) > 1 and len(chunks[-1]) < 2:
+        chunks[-2:] = [torch.cat(chunks[-2:])]
+    return chunks
+
+
+def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights N / (K · n_c) over the K classes present; 0 for absent classes. (n_classes,)."""
+    counts = torch.bincount(labels, minlength=n_classes).to(torch.float32)  # (C,)
+    present = counts > 0
+    w = torch.zeros(n_classes)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return w
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Unweighted mean of per-class F1 over the classes present in `y_true` or `y_pred` (as scikit-learn)."""
+    classes = np.union1d(y_true, y_pred)
+    f1 = []
+    for c in classes:
+        tp = np.sum((y_pred == c) & (y_true == c))
+        denom = np.sum(y_pred == c) + np.sum(y_true == c)
+        f1.append(2.0 * tp / denom if denom else 0.0)
+    return float(np.mean(f1)) if f1 else 0.0
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay on weight matrices and conv kernels only, not on biases, norm weights or embeddings vectors."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@torch.no_grad()
+def _logits(model: nn.Module, data: TensorData, batch_size: int) -> torch.Tensor:
+    """Eval-mode logits (N, C) of a whole set, in order."""
+    out = []
+    for idx in torch.arange(len(data)).split(batch_size):
+        x, _, spec, has_spec = data.batch(idx)
+        out.append(model(x, spec, has_spec))  # (B, C)
+    return torch.cat(out)
+
+
+def train_model(
+    cfg: ModelConfig,
+    params: TrainParams,
+    train: TensorData,
+    val: TensorData | None,
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> tuple[nn.Module, list[dict]]:
+    """Trains a fresh `build_model(cfg)`; the final (last-epoch) weights are returned, no early stopping.
+
+    Args:
+        cfg: model configuration.
+        params: optimisation settings.
+        train: training set (its spectra feed a "concat" model; an "rgb" model ignores them).
+        val: validation set, evaluated after every epoch, or None.
+        on_epoch: called as on_epoch(epoch, metrics) after each epoch (1-based), e.g. to log to dvclive.
+
+    Returns:
+        (model in eval mode, history): one dict per epoch with epoch, lr (at the epoch's end),
+        train_loss (training objective, running mean), train_acc (running, in train mode), seconds,
+        images_per_s and, with `val`, val_loss (unweighted cross-entropy), val_acc, val_macro_f1.
+    """
+    if len(train) < 2:
+        raise ValueError(f"train_model: need at least 2 training images, got {len(train)}")
+    if train.images.shape[-1] != cfg.image_size or train.images.shape[-2] != cfg.image_size:
+        raise ValueError(f"train_model: images {tuple(train.images.shape)} do not match image_size {cfg.image_size}")
+    if int(train.labels.max()) >= cfg.n_classes or int(train.labels.min()) < 0:
+        raise ValueError(f"train_model: labels must be in [0, {cfg.n_classes}), got {train.labels.unique().tolist()}")
+    history: list[dict] = []
+    with _torch_settings(params.num_threads):
+        torch.manual_seed(params.seed)
+        order_gen = torch.Generator().manual_seed(params.seed)
+        aug_gen = torch.Generator().manual_seed(params.seed + 1)
+        model = build_model(cfg)
+        if isinstance(model, ConcatFusion) and train.spec is not None and train.has_spec is not None:
+            model.set_spec_normalisation(train.spec[train.has_spec])
+        weight = class_weights(train.labels, cfg.n_classes) if params.class_weighting else None
+        steps = len(_batches(torch.arange(len(train)), params.batch_size))
+        opt = torch.optim.AdamW(_param_groups(model, params.weight_decay), lr=params.lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, params.lr, total_steps=params.epochs * steps, pct_start=0.25)
+        for epoch in tqdm(range(1, params.epochs + 1), desc=f"train {cfg.kind}", disable=None, leave=False):
+            t0 = time.perf_counter()
+            model.train()
+            loss_sum, correct = 0.0, 0
+            for idx in _batches(torch.randperm(len(train), generator=order_gen), params.batch_size):
+                x, y, spec, has_spec = train.batch(idx)
+                if params.augment:
+                    x = augment_d4(x, aug_gen)
+                logits = model(x, spec, has_spec)  # (B, C)
+                loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=params.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.item() * len(idx)
+                correct += int((logits.argmax(1) == y).sum())
+            if epoch == params.epochs:
+                _recompute_bn_stats(model, train, params.batch_size)
+            seconds = time.perf_counter() - t0
+            metrics = {
+                "epoch": epoch,
+                "lr": float(sched.get_last_lr()[0]),
+                "train_loss": loss_sum / len(train),
+                "train_acc": correct / len(train),
+                "seconds": seconds,
+                "images_per_s": len(train) / seconds,
+            }
+            if val is not None:
+                metrics.update(_evaluate(model, val, params.batch_size))
+            history.append(metrics)
+            logger.info("%s epoch %d: %s", cfg.kind, epoch, {k: round(v, 4) for k, v in metrics.items()})
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+    model.eval()
+    return model, history
+
+
+@torch.no_grad()
+def _recompute_bn_stats(model: nn.Module, data: TensorData, batch_size: int) -> None:
+    """Replaces BatchNorm running statistics by exact averages over `data` with the final weights.
+
+    The exponential running averages lag behind the weights, which matters for short schedules
+    (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"); this costs one forward pass.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+        m.train()
+    for idx in _batches(torch.arange(len(data)), batch_size):
+        x, _, spec, has_spec = data.batch(idx)
+        model(x, spec, has_spec)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+
+
+def _evaluate(model: nn.Module, data: TensorData, batch_size: int) -> dict[str, float]:
+    """Validation loss (unweighted cross-entropy), accuracy and macro-F1, in eval mode."""
+    model.eval()
+    logits = _logits(model, data, batch_size)  # (N, C)
+    pred = logits.argmax(1)
+    return {
+        "val_loss": float(F.cross_entropy(logits, data.labels)),
+        "val_acc": float((pred == data.labels).float().mean()),
+        "val_macro_f1": macro_f1(data.labels.numpy(), pred.numpy()),
+    }
+
+
+def predict_proba(
+    model: nn.Module,
+    images: ArrayLike,
+    spec: ArrayLike | None = None,
+    has_spec: ArrayLike | None = None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Class probabilities in eval mode without gradients; the model's train/eval mode is restored after.
+
+    Args:
+        model: a network from `build_model` / `load_checkpoint`.
+        images: (N, 3, S, S) float32 in [0, 1].
+        spec: (N, spec_dim) spectral features or None (RGB-only inference).
+        has_spec: (N,) bool, or None ("rows whose spec is all finite").
+        batch_size: images per forward pass.
+
+    Returns:
+        (N, C) float32 softmax probabilities.
+    """
+    data = TensorData(images, torch.zeros(len(images), dtype=torch.int64), spec, has_spec)
+    was_training = model.training
+    model.eval()
+    try:
+        probs = torch.softmax(_logits(model, data, batch_size), dim=1)
+    finally:
+        model.train(was_training)
+    return probs.numpy().astype(np.float32)
