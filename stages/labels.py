@@ -1,10 +1,15 @@
 """Stage `labels`: 8-class labels from gz2_class, high-confidence 5-class subset, grouped train/test split."""
 
+import os
+
 from specmorph.catalog.sample import attach_gz2_images, build_image_table
 from specmorph.catalog.selection import REQUIRED_COLUMNS, HighConfidence
 from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, write_table
 from specmorph.params import build
 from specmorph.stage_utils import params_of, stage_args, write_metrics
+
+ID_COLUMNS = ["califa", "gz2"]
+ID_TYPES = {"califa": str, "gz2": str}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,9 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     thresholds = build(HighConfidence, p["high_confidence"], "labels.high_confidence")
     gz2 = attach_gz2_images(read_gz2(args.gz2, columns=list(REQUIRED_COLUMNS)), args.gz2_image_dir)
     table, report = build_image_table(read_morphology(args.morphology), read_cutout_index(args.cutout_index), gz2,
-                                      read_table(args.matched, ["califa", "gz2"], dtype={"califa": str, "gz2": str}),
-                                      read_table(args.duplicates, ["califa", "gz2"], dtype={"califa": str, "gz2": str}), thresholds,
+                                      read_table(args.matched, ID_COLUMNS, dtype=ID_TYPES),
+                                      read_table(args.duplicates, ID_COLUMNS, dtype=ID_TYPES), thresholds,
                                       float(p["test_frac"]), int(params["seed"]))
+    table["path"] = [os.path.relpath(path) for path in table["path"]]  # portable across clones
     write_table(table, args.out)
     write_metrics(report, args.metrics)
 

@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     thresholds = np.zeros(n, np.float32)
     for i, path in enumerate(tqdm(table["path"], desc="segment", unit="img", mininterval=2)):
         result = segment(read_image(path), sp)
-        images[i], masks[i], degenerate[i], thresholds[i] = result.image, result.mask, result.degenerate, result.threshold
+        images[i], masks[i] = result.image, result.mask
+        degenerate[i], thresholds[i] = result.degenerate, result.threshold
     write_product(args.out, {"images": images, "masks": masks, "degenerate": degenerate, "threshold": thresholds},
                   table["id_str"].tolist(), {"image_units": "uint8 RGB, masked", "out_size": s},
                   stage="segment", params_hash=params_hash(p))

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
                           "fit_on": "galaxies not in the test split"}, stage="spectra", params_hash=params_hash(p))
     write_curves_csv({"explained_variance_ratio": evr.tolist(), "cumulative": np.cumsum(evr).tolist()},
                      args.plot, steps=list(range(1, len(evr) + 1)))
-    write_metrics({"n_galaxies": len(names), "n_fit": int(fit_rows.sum()), "n_channels": int(len(wave)),
+    write_metrics({"n_galaxies": len(names), "n_fit": int(fit_rows.sum()), "n_channels": len(wave),
                    "explained_variance_cumulative": float(evr.sum())}, args.metrics)
 
 

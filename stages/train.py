@@ -1,0 +1,68 @@
+"""Stage `train`: RGB-only and concat-fusion classifiers, identical budget, split and seeds; dvclive curves."""
+
+from pathlib import Path
+
+import numpy as np
+from dvclive import Live
+
+from specmorph.catalog.splits import grouped_split
+from specmorph.imaging.segment import SegmentParams
+from specmorph.imaging.transforms import PreprocessConfig
+from specmorph.io.catalogs import read_table
+from specmorph.io.hdf5 import params_hash, read_product
+from specmorph.models.checkpoint import save_checkpoint
+from specmorph.models.config import ModelConfig
+from specmorph.params import build
+from specmorph.stage_utils import params_of, stage_args, write_metrics
+from specmorph.taxonomy import CLASSES
+from specmorph.training.dataset import build_set
+from specmorph.training.loop import TrainParams, train_model
+
+KINDS = ("rgb", "concat")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
+                      ("--features", "spectral features"), ("--models-dir", "checkpoints"),
+                      ("--live-dir", "dvclive directory"), ("--metrics", "metrics JSON"))
+    params, p = params_of(args.params, "train")
+    seeds = [int(s) for s in params["evaluate"]["seeds"]]
+    table = read_table(args.images, ["id_str", "galaxy_id", "label", "split", "califa_name"],
+                       dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
+    seg, seg_ids, _ = read_product(args.segmented, ["images"])
+    feats, feat_ids, _ = read_product(args.features, ["features"])
+    rows = table[table["split"] == "train"].reset_index(drop=True)
+    fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), float(p["val_frac"]),
+                                     int(params["seed"]), class_names=CLASSES)
+    size = int(p["image_size"])
+    fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["features"], feat_ids, size)
+    val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["features"], feat_ids, size)
+    segment_params = build(SegmentParams, params["segment"], "segment")
+    preprocess = PreprocessConfig(size=size, segment=True, segment_params=segment_params).to_dict()
+    models_dir = Path(args.models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    summary = {}
+    for seed in seeds:
+        for kind in KINDS:
+            cfg = ModelConfig(kind=kind, n_classes=len(CLASSES), label_cols=CLASSES, image_size=size,
+                              depth=tuple(p["depth"]), width=int(p["width"]), spec_dropout=float(p["spec_dropout"]),
+                              preprocess=preprocess)
+            tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                             weight_decay=float(p["weight_decay"]), seed=seed)
+            with Live(dir=str(Path(args.live_dir) / f"{kind}_seed{seed}"), save_dvc_exp=False, dvcyaml=None) as live:
+                def log_epoch(epoch: int, metrics: dict, live: Live = live) -> None:
+                    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1"):
+                        live.log_metric(key, float(metrics[key]))
+                    live.next_step()
+
+                model, history = train_model(cfg, tp, fit.data, val.data, on_epoch=log_epoch)
+            save_checkpoint(models_dir / f"{kind}_seed{seed}.pt", model, cfg,
+                            {"seed": seed, "history": history, "params_hash": params_hash(p),
+                             "n_train": len(fit.table), "n_val": len(val.table)})
+            summary[f"{kind}_seed{seed}"] = {k: history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
+    write_metrics({"n_train": len(fit.table), "n_val": len(val.table),
+                   "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()), "final": summary}, args.metrics)
+
+
+if __name__ == "__main__":
+    main()
