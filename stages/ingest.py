@@ -1,13 +1,37 @@
-"""Stage `ingest`: materialise data/raw/ from the mock survey (source: synthetic)."""
+"""Stage `ingest`: materialise data/raw/ from the mock survey (source: synthetic) or your own files (source: local)."""
 
 import argparse
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
+from specmorph.catalog.selection import REQUIRED_COLUMNS
+from specmorph.io.local import LocalSources, ingest_local
 from specmorph.params import ParamsError, build, load_params, section
 from specmorph.sky.survey import SkyConfig, generate_survey
 
 log = logging.getLogger("ingest")
+SOURCES = ("synthetic", "local")
+
+
+def _synthetic(params: dict, out_dir: Path) -> dict:
+    profile = params.get("profile", "default")
+    sky = section(params, "sky")
+    if profile not in sky:
+        raise ParamsError(f"params.yaml: profile {profile!r} has no block sky.{profile}; have {', '.join(sky)}")
+    cfg = build(SkyConfig, {"seed": params.get("seed", 42), **sky[profile]}, f"sky.{profile}")
+    return generate_survey(out_dir, cfg)
+
+
+def _local(ingest: dict, out_dir: Path) -> dict:
+    local = ingest.get("local")
+    if not isinstance(local, dict):
+        raise ParamsError("params.yaml: ingest.local is missing or not a mapping; source: local needs its paths")
+    src = build(LocalSources, {k: "" if v is None else v for k, v in local.items()}, "ingest.local")
+    empty = [f"ingest.local.{k}" for k, v in asdict(src).items() if not str(v).strip()]
+    if empty:
+        raise ParamsError(f"params.yaml: {', '.join(empty)} empty; source: local needs a path for each")
+    return ingest_local(src, out_dir, link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,15 +42,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     params = load_params(args.params)
-    source = section(params, "ingest").get("source")
-    if source != "synthetic":
-        raise ParamsError(f"params.yaml: ingest.source = {source!r}; this version supports 'synthetic'")
-    profile = params.get("profile", "default")
-    sky = section(params, "sky")
-    if profile not in sky:
-        raise ParamsError(f"params.yaml: profile {profile!r} has no block sky.{profile}; have {', '.join(sky)}")
-    cfg = build(SkyConfig, {"seed": params.get("seed", 42), **sky[profile]}, f"sky.{profile}")
-    summary = generate_survey(Path(args.out_dir), cfg)
+    ingest = section(params, "ingest")
+    source = ingest.get("source")
+    if source not in SOURCES:
+        raise ParamsError(f"params.yaml: ingest.source = {source!r}; expected one of {' | '.join(SOURCES)}")
+    out_dir = Path(args.out_dir)
+    summary = _synthetic(params, out_dir) if source == "synthetic" else _local(ingest, out_dir)
     log.info("ingest done: %s", summary)
 
 

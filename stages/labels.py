@@ -21,10 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     params, p = params_of(args.params, "labels")
     thresholds = build(HighConfidence, p["high_confidence"], "labels.high_confidence")
     gz2 = attach_gz2_images(read_gz2(args.gz2, columns=list(REQUIRED_COLUMNS)), args.gz2_image_dir)
+    matched = read_table(args.matched, ID_COLUMNS, dtype=ID_TYPES)
+    duplicates = read_table(args.duplicates, ID_COLUMNS, dtype=ID_TYPES, allow_empty=True)
     table, report = build_image_table(read_morphology(args.morphology), read_cutout_index(args.cutout_index), gz2,
-                                      read_table(args.matched, ID_COLUMNS, dtype=ID_TYPES),
-                                      read_table(args.duplicates, ID_COLUMNS, dtype=ID_TYPES), thresholds,
-                                      float(p["test_frac"]), int(params["seed"]))
+                                      matched, duplicates, thresholds, float(p["test_frac"]), int(params["seed"]))
     table["path"] = [os.path.relpath(path) for path in table["path"]]  # portable across clones
     write_table(table, args.out)
     write_metrics(report, args.metrics)

@@ -8,10 +8,9 @@ from specmorph.evaluation.plots import write_curves_csv
 from specmorph.io.catalogs import read_morphology, read_table
 from specmorph.io.cubes import iter_spectra
 from specmorph.io.hdf5 import params_hash, write_product
+from specmorph.io.layout import CUBE_SUFFIX
 from specmorph.spectral.pca import fit_pca
 from specmorph.stage_utils import params_of, stage_args, write_metrics
-
-CUBE_SUFFIX = ".V500.rscube.fits.gz"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -45,7 +45,7 @@ def _columns_of(path: Path) -> list[str]:
 
 
 def _read_table(path: str | Path, required: Sequence[str], usecols: Sequence[str] | None = None,
-                dtype: dict[str, type] | None = None) -> tuple[Path, pd.DataFrame]:
+                dtype: dict[str, type] | None = None, allow_empty: bool = False) -> tuple[Path, pd.DataFrame]:
     """Reads a CSV/Parquet table after checking that it exists and has the `required` columns.
 
     Args:
@@ -53,6 +53,7 @@ def _read_table(path: str | Path, required: Sequence[str], usecols: Sequence[str
         required: Columns that must be present.
         usecols: Columns to read (None: all).
         dtype: CSV column types (ignored for Parquet).
+        allow_empty: Accept a table with a header and no rows.
 
     Returns:
         The path and the table.
@@ -76,7 +77,7 @@ def _read_table(path: str | Path, required: Sequence[str], usecols: Sequence[str
         raise
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise InputError(f"{path}: not a readable table ({err})") from err
-    if df.empty:
+    if df.empty and not allow_empty:
         raise InputError(f"{path}: the table has no rows")
     return path, df.reset_index(drop=True)
 
@@ -227,18 +228,20 @@ def read_gz2(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataF
     return df
 
 
-def read_table(path: str | Path, required: Sequence[str] = (), dtype: dict[str, type] | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, required: Sequence[str] = (), dtype: dict[str, type] | None = None,
+               allow_empty: bool = False) -> pd.DataFrame:
     """Reads a pipeline product table (CSV or Parquet), failing by name on a missing file or column.
 
     Args:
         path: The table.
         required: Columns that must be present.
         dtype: CSV column types.
+        allow_empty: Accept a table with a header and no rows (e.g. no crossmatch duplicates).
 
     Returns:
         The table.
     """
-    return _read_table(path, list(required), dtype=dtype)[1]
+    return _read_table(path, list(required), dtype=dtype, allow_empty=allow_empty)[1]
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:

@@ -14,7 +14,7 @@ import pandas as pd
 from astropy.io import fits
 from PIL import Image
 
-from specmorph.sky.survey import CUBE_SUFFIX, LAYOUT
+from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
 from specmorph.taxonomy import CLASSES
 
 log = logging.getLogger(__name__)

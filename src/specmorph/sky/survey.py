@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
 from specmorph.sky import catalogs, cube, observe, votes
 from specmorph.sky.render import half_light
 from specmorph.sky.samples import Gz2Entry, califa_sample, galaxy10_sample, gz2_sample
@@ -22,18 +23,6 @@ from specmorph.sky.truth import GalaxyTruth
 
 log = logging.getLogger(__name__)
 
-# Where each product lands inside the survey directory (the same tree a real download fills).
-LAYOUT = {
-    "morphology_path": "califa/morphology.csv",
-    "cube_dir": "califa/cubes",
-    "cutout_index_path": "sdss/index.csv",
-    "cutout_dir": "sdss/cutouts",
-    "gz2_catalog_path": "gz2/gz2_hart16.csv",
-    "gz2_image_dir": "gz2/images",
-    "galaxy10_path": "galaxy10/Galaxy10_DECals.h5",
-    "truth_dir": "truth",
-}
-CUBE_SUFFIX = ".V500.rscube.fits.gz"
 SDSS_PIXSCALE = 0.396  # arcsec/px, SDSS imaging
 DECALS_PIXSCALE = 0.262  # arcsec/px, DECaLS (Galaxy10 DECaLS images)
 GALAXY10_SIZE = 256  # px, fixed by the Galaxy10 DECaLS format

@@ -55,5 +55,5 @@ def build_set(table: pd.DataFrame, seg_images: np.ndarray, seg_ids: list[str], f
     for i, c in enumerate(califa):
         if c in fpos:
             spec[i] = features[fpos[c]]
-    data = TensorData(images, table["label"].to_numpy(np.int64), spec, has_spec)
+    data = TensorData(images, np.array(table["label"], dtype=np.int64), spec, has_spec)
     return ImageSet(table.reset_index(drop=True), data)

@@ -1,0 +1,16 @@
+"""Where each product lies inside a survey directory (data/raw/): the tree a real download fills."""
+
+from __future__ import annotations
+
+# Keys are the LocalSources/SkyConfig-style names (`_path` files, `_dir` directories).
+LAYOUT = {
+    "morphology_path": "califa/morphology.csv",
+    "cube_dir": "califa/cubes",
+    "cutout_index_path": "sdss/index.csv",
+    "cutout_dir": "sdss/cutouts",
+    "gz2_catalog_path": "gz2/gz2_hart16.csv",
+    "gz2_image_dir": "gz2/images",
+    "galaxy10_path": "galaxy10/Galaxy10_DECals.h5",
+    "truth_dir": "truth",
+}
+CUBE_SUFFIX = ".V500.rscube.fits.gz"  # eCALIFA V500 cube: <name>.V500.rscube.fits.gz

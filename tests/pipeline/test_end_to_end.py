@@ -1,0 +1,86 @@
+"""The whole DAG on the tiny profile: every stage's main() with the exact arguments of dvc.yaml."""
+
+import json
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from specmorph.predict import predict_paths
+from specmorph.taxonomy import CLASSES
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(300)
+
+
+def _stage_commands() -> list[tuple[str, list[str]]]:
+    """(stage name, argv) in dvc.yaml order, parsed from each stage's `cmd`."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    out = []
+    for name, spec in stages.items():
+        words = shlex.split(spec["cmd"])
+        assert words[:2] == ["python", f"stages/{name}.py"], f"{name}: cmd must run its own script"
+        out.append((name, words[2:]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    work = tmp_path_factory.mktemp("pipeline")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profile"] = "tiny"
+    params["train"].update(epochs=1, depth=[1, 1], width=8)
+    params["evaluate"]["seeds"] = [0, 1]
+    params["pca_rf"]["n_estimators"] = 20
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    return work
+
+
+def test_every_stage_runs_and_writes_its_outputs(run_dir, monkeypatch, stage):
+    monkeypatch.chdir(run_dir)
+    for name, argv in _stage_commands():
+        stage(name).main(argv)
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, spec in stages.items():
+        for out in spec.get("outs", []) + [next(iter(m)) for m in spec.get("metrics", [])]:
+            assert (run_dir / out).exists(), f"{name} did not write {out}"
+    evaluation = json.loads((run_dir / "metrics/evaluate.json").read_text())
+    assert evaluation["seeds"] == [0, 1]
+    for kind in ("rgb", "concat"):
+        acc = evaluation["gz2_test"][kind]["accuracy"]
+        assert acc["n"] == 2 and 0.0 <= acc["min"] <= acc["mean"] <= acc["max"] <= 1.0
+    table = pd.read_csv(run_dir / "data/catalog/images.csv", dtype={"galaxy_id": str})
+    train_galaxies = set(table.loc[table["split"] == "train", "galaxy_id"])
+    test_galaxies = set(table.loc[table["split"] == "test", "galaxy_id"])
+    assert train_galaxies and test_galaxies and not train_galaxies & test_galaxies
+
+
+def test_predict_classifies_raw_images_with_a_trained_model(run_dir, monkeypatch):
+    monkeypatch.chdir(run_dir)
+    images = sorted((run_dir / "data/raw/gz2/images").glob("*.jpg"))[:5]
+    df, skipped = predict_paths(run_dir / "data/models/rgb_seed0.pt", images, batch_size=2)
+    assert skipped == [] and len(df) == 5
+    assert list(df.columns[2:2 + len(CLASSES)]) == list(CLASSES)
+    assert df[list(CLASSES)].sum(axis=1).round(6).eq(1).all()
+
+
+def test_training_inputs_equal_predict_preprocessing(run_dir, monkeypatch):
+    """The segment stage + preprocess (training) and `apply` on the raw file (predict) agree exactly."""
+    import numpy as np
+
+    from specmorph.imaging.transforms import PreprocessConfig, apply, preprocess
+    from specmorph.io.hdf5 import read_product
+    from specmorph.io.images import read_image
+    from specmorph.models.checkpoint import load_checkpoint
+
+    monkeypatch.chdir(run_dir)
+    _, cfg, _ = load_checkpoint(run_dir / "data/models/concat_seed1.pt")
+    pre = PreprocessConfig.from_dict(cfg.preprocess)
+    arrays, ids, _ = read_product(run_dir / "data/segment/images.h5", ["images"])
+    table = pd.read_csv(run_dir / "data/catalog/images.csv", dtype={"id_str": str}).set_index("id_str")
+    for i in (0, len(ids) - 1):
+        training = preprocess(arrays["images"][i], pre.size, pre.crop_fraction)
+        predicting = apply(read_image(table.loc[ids[i], "path"]), pre)
+        np.testing.assert_array_equal(training, predicting)
