@@ -1,5 +1,7 @@
 """Stage `train`: RGB-only and concat-fusion classifiers, identical budget, split and seeds; dvclive curves."""
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     segment_params = build(SegmentParams, params["segment"], "segment")
     preprocess = PreprocessConfig(size=size, segment=True, segment_params=segment_params).to_dict()
     models_dir = Path(args.models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = models_dir.with_name(f".{models_dir.name}.partial")  # renamed only once every model is saved
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
     summary = {}
     for seed in seeds:
         for kind in KINDS:
@@ -56,10 +60,12 @@ def main(argv: list[str] | None = None) -> None:
                     live.next_step()
 
                 model, history = train_model(cfg, tp, fit.data, val.data, on_epoch=log_epoch)
-            save_checkpoint(models_dir / f"{kind}_seed{seed}.pt", model, cfg,
+            save_checkpoint(work_dir / f"{kind}_seed{seed}.pt", model, cfg,
                             {"seed": seed, "history": history, "params_hash": params_hash(p),
                              "n_train": len(fit.table), "n_val": len(val.table)})
             summary[f"{kind}_seed{seed}"] = {k: history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
+    shutil.rmtree(models_dir, ignore_errors=True)
+    os.replace(work_dir, models_dir)
     write_metrics({"n_train": len(fit.table), "n_val": len(val.table),
                    "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()), "final": summary}, args.metrics)
 
