@@ -36,11 +36,11 @@ def main(argv: list[str] | None = None) -> None:
     rows = table[table["split"] == "train"].reset_index(drop=True)
     fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), float(p["val_frac"]),
                                      int(params["seed"]), class_names=CLASSES)
-    size = int(p["image_size"])
-    fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["features"], feat_ids, size)
-    val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["features"], feat_ids, size)
+    size, crop = int(p["image_size"]), float(p["crop_fraction"])
+    fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["features"], feat_ids, size, crop)
+    val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["features"], feat_ids, size, crop)
     segment_params = build(SegmentParams, params["segment"], "segment")
-    preprocess = PreprocessConfig(size=size, segment=True, segment_params=segment_params).to_dict()
+    preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True, segment_params=segment_params).to_dict()
     models_dir = Path(args.models_dir)
     work_dir = models_dir.with_name(f".{models_dir.name}.partial")  # renamed only once every model is saved
     shutil.rmtree(work_dir, ignore_errors=True)

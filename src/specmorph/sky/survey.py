@@ -56,7 +56,7 @@ def gz2_pixscale(g: GalaxyTruth, size: int) -> float:
     (about 110-140 px across at 424 px, measured on ../shared/data/sdss_examples).
     """
     r50 = half_light(g)
-    return max(0.034 * r50, 0.1) * 424 / size
+    return max(0.030 * r50, 0.1) * 424 / size
 
 
 def _render_task(task: tuple) -> np.ndarray | int:
