@@ -1,0 +1,148 @@
+"""Saves and loads trained spectral embedders: weights plus the `EmbedderConfig` that rebuilds the network.
+
+Each embedder module (`spectral.siamese`, `spectral.sae`, `spectral.dsca`) registers a builder for
+its kind with `@register(kind)`. `build_embedder` imports `specmorph.spectral.<kind>` on first use,
+so loading a checkpoint needs no import by the caller, and a kind whose module is missing fails
+with a message naming it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from specmorph.errors import InputError
+from specmorph.spectral.encoders import Embedder, EmbedderConfig
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_KEYS = frozenset({"config", "state_dict", "extra"})
+BUILDERS: dict[str, Callable[[EmbedderConfig], Embedder]] = {}
+
+B = TypeVar("B", bound=Callable[[EmbedderConfig], Embedder])
+
+
+def register(kind: str) -> Callable[[B], B]:
+    """Decorator that records a builder (an `Embedder` subclass or a function of the config) for `kind`.
+
+    Args:
+        kind: an `EmbedderConfig.kind`.
+
+    Returns:
+        The decorator; it returns the builder unchanged.
+    """
+
+    def deco(builder: B) -> B:
+        if kind in BUILDERS and BUILDERS[kind] is not builder:
+            raise ValueError(f"embedder kind {kind!r} is already registered to {BUILDERS[kind]!r}")
+        BUILDERS[kind] = builder
+        return builder
+
+    return deco
+
+
+def build_embedder(cfg: EmbedderConfig) -> Embedder:
+    """A fresh, untrained embedder of `cfg.kind`, importing `specmorph.spectral.<kind>` if needed.
+
+    Raises:
+        ValueError: if the module is missing or registers no builder for the kind.
+    """
+    if cfg.kind not in BUILDERS:
+        module = f"specmorph.spectral.{cfg.kind}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            raise ValueError(f"embedder kind {cfg.kind!r}: module {module} not found") from exc
+        if cfg.kind not in BUILDERS:
+            raise ValueError(f"embedder kind {cfg.kind!r}: {module} registers no builder")
+    return BUILDERS[cfg.kind](cfg)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """`value` as builtins only (numpy scalars/arrays converted), so that `weights_only` loading accepts it."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"embedder checkpoint {where}: dict keys must be strings")
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    raise TypeError(f"embedder checkpoint {where}: {type(value).__name__} is not a plain (JSON-like) value")
+
+
+def save_embedder(path: str | Path, model: Embedder, cfg: EmbedderConfig, extra: dict[str, Any]) -> None:
+    """Writes `{"config": cfg.to_dict(), "state_dict": ..., "extra": extra}` atomically (temp file + rename).
+
+    Args:
+        path: destination `.pt` file; its directory must exist.
+        model: the embedder built from `cfg` (training heads included; they are rebuilt on load).
+        cfg: its configuration.
+        extra: plain (JSON-like) values, e.g. seed, training history, params hash; numpy values are
+            converted to builtins, anything else raises TypeError naming the key.
+    """
+    path = Path(path)
+    payload = {
+        "config": _plain(cfg.to_dict(), "config"),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "extra": _plain(extra, "extra"),
+    }
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    logger.info("saved %s embedder to %s", cfg.kind, path)
+
+
+def load_embedder(path: str | Path) -> tuple[Embedder, EmbedderConfig, dict[str, Any]]:
+    """Rebuilds the embedder from the checkpoint's own config (never params.yaml) and loads its weights, on CPU.
+
+    Args:
+        path: a file written by `save_embedder`.
+
+    Returns:
+        (model in eval mode, its EmbedderConfig, the `extra` dict).
+
+    Raises:
+        InputError: naming the file, if it is missing, not an embedder checkpoint, of an unknown
+            kind, or its weights do not fit its config.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: embedder checkpoint file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(f"{path}: not a specmorph embedder checkpoint (torch.load failed: {exc})") from exc
+    if not isinstance(payload, dict) or not CHECKPOINT_KEYS <= set(payload):
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise InputError(
+            f"{path}: not a specmorph embedder checkpoint (expected keys {sorted(CHECKPOINT_KEYS)}, got {keys})"
+        )
+    try:
+        cfg = EmbedderConfig.from_dict(payload["config"])
+        model = build_embedder(cfg)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: bad embedder config in checkpoint: {exc}") from exc
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: weights do not match the checkpoint's {cfg.kind} config: {exc}") from exc
+    model.eval()
+    return model, cfg, dict(payload["extra"])
