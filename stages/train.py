@@ -25,20 +25,20 @@ KINDS = ("rgb", "concat")
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
-                      ("--features", "spectral features"), ("--models-dir", "checkpoints"),
+                      ("--features", "spectral embeddings (embed stage)"), ("--models-dir", "checkpoints"),
                       ("--live-dir", "dvclive directory"), ("--metrics", "metrics JSON"))
     params, p = params_of(args.params, "train")
     seeds = [int(s) for s in params["evaluate"]["seeds"]]
     table = read_table(args.images, ["id_str", "galaxy_id", "label", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
-    feats, feat_ids, _ = read_product(args.features, ["features"])
+    feats, feat_ids, _ = read_product(args.features, ["embedding"])
     rows = table[table["split"] == "train"].reset_index(drop=True)
     fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), float(p["val_frac"]),
                                      int(params["seed"]), class_names=CLASSES)
     size, crop = int(p["image_size"]), float(p["crop_fraction"])
-    fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["features"], feat_ids, size, crop)
-    val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["features"], feat_ids, size, crop)
+    fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
+    val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     segment_params = build(SegmentParams, params["segment"], "segment")
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True, segment_params=segment_params).to_dict()
     models_dir = Path(args.models_dir)
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     for seed in seeds:
         for kind in KINDS:
             cfg = ModelConfig(kind=kind, n_classes=len(CLASSES), label_cols=CLASSES, image_size=size,
-                              depth=tuple(p["depth"]), width=int(p["width"]), spec_dropout=float(p["spec_dropout"]),
+                              depth=tuple(p["depth"]), width=int(p["width"]), spec_dim=int(feats["embedding"].shape[1]),
+                              spec_dropout=float(p["spec_dropout"]),
                               preprocess=preprocess)
             tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                              weight_decay=float(p["weight_decay"]), seed=seed)

@@ -155,3 +155,14 @@ def test_load_checkpoint_rejects_foreign_files(tmp_path):
     torch.save({"config": {**cfg.to_dict(), "width": 4}, "state_dict": model.state_dict(), "extra": {}}, bad)
     with pytest.raises(InputError, match=r"bad\.pt: weights do not match"):
         load_checkpoint(bad)
+
+
+def test_backbone_backward_survives_odd_batches_on_two_threads():
+    """Regression: channels-last made torch 2.13's CPU backward segfault (batch 33, 2 threads)."""
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom specmorph.models.backbone import ResNetBackbone\ntorch.set_num_threads(2)\n"
+            "ResNetBackbone((1, 1), 8)(torch.rand(33, 3, 64, 64)).sum().backward()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()[-500:]

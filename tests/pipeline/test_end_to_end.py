@@ -34,6 +34,7 @@ def run_dir(tmp_path_factory):
     params["train"].update(epochs=1, depth=[1, 1], width=8)
     params["evaluate"]["seeds"] = [0, 1]
     params["pca_rf"]["n_estimators"] = 20
+    params["embed"].update(epochs=1, folds=2, knn_k=1, width=8, embed_dim=16)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     return work
 
@@ -84,3 +85,22 @@ def test_training_inputs_equal_predict_preprocessing(run_dir, monkeypatch):
         training = preprocess(arrays["images"][i], pre.size, pre.crop_fraction)
         predicting = apply(read_image(table.loc[ids[i], "path"]), pre)
         np.testing.assert_array_equal(training, predicting)
+
+
+@pytest.mark.parametrize("embedder", ["siamese", "sae", "dsca"])
+def test_learned_embedders_run_as_the_embed_stage(run_dir, monkeypatch, stage, embedder, tmp_path):
+    """`dvc exp run -S embedder=...` re-runs `embed`: each learned embedder on the tiny survey."""
+    monkeypatch.chdir(run_dir)
+    params = yaml.safe_load((run_dir / "params.yaml").read_text())
+    params["embedder"] = embedder
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    argv = dict(_stage_commands())["embed"]
+    argv[argv.index("params.yaml")] = str(tmp_path / "params.yaml")
+    for flag, name in (("--out", "embedding.h5"), ("--model-dir", "embedder"), ("--projection", "proj.csv"),
+                       ("--metrics", "embed.json")):
+        argv[argv.index(flag) + 1] = str(tmp_path / name)
+    stage("embed").main(argv)
+    metrics = json.loads((tmp_path / "embed.json").read_text())
+    assert metrics["embedder"] == embedder and metrics["n_held_out"] > 0
+    assert 0.0 <= metrics["knn_accuracy_mean"] <= 1.0
+    assert (tmp_path / "embedder" / f"{embedder}.pt").is_file()

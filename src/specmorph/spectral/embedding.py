@@ -1,0 +1,96 @@
+"""One spectral embedder chosen by name (pca | siamese | sae | dsca): held-out split, training, embeddings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from specmorph.catalog.splits import grouped_split
+from specmorph.errors import InputError
+from specmorph.spectral.embedder_io import build_embedder
+from specmorph.spectral.encoders import Embedder, EmbedderConfig, embed_array
+
+log = logging.getLogger(__name__)
+
+EMBEDDERS = ("pca", "siamese", "sae", "dsca")
+
+
+@dataclass(frozen=True)
+class EmbedParams:
+    """Settings of the `embed` stage shared by the learned embedders."""
+
+    holdout_frac: float = 0.2  # of the galaxies outside the pipeline's test split, also held out
+    knn_k: int = 5
+    folds: int = 5
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 0.001
+    width: int = 32
+    embed_dim: int = 512
+    tau: float = 0.2  # siamese: NT-Xent temperature
+    ce_weight: float = 1.0  # sae: weight of the classification loss
+
+
+def holdout_mask(names: list[str], labels: np.ndarray, forced: set[str], frac: float, seed: int) -> np.ndarray:
+    """Galaxies whose labels no embedder may see: the pipeline's test galaxies plus a stratified share.
+
+    Args:
+        names: Galaxy names (one cube each).
+        labels: (N,) class of each galaxy.
+        forced: Names that must be held out (the classifier's test galaxies).
+        frac: Fraction of the remaining galaxies also held out, stratified by class.
+        seed: Split seed.
+
+    Returns:
+        (N,) bool, True where held out.
+    """
+    held = np.array([n in forced for n in names])
+    rest = np.flatnonzero(~held)
+    values, counts = np.unique(labels[rest], return_counts=True)
+    rare = set(values[counts < 2].tolist())
+    if rare:
+        log.warning("classes %s have fewer than 2 galaxies outside the test split: all kept for training", rare)
+    rest = rest[~np.isin(labels[rest], list(rare))]
+    _, test_idx = grouped_split(labels[rest], np.asarray(names)[rest], frac, seed)
+    held[rest[test_idx]] = True
+    return held
+
+
+def fit_embedder(kind: str, cubes: np.ndarray, labels: np.ndarray, n_classes: int, p: EmbedParams,
+                 seed: int) -> tuple[Embedder, EmbedderConfig, list[dict]]:
+    """Trains a learned embedder on the training galaxies' cubes (and, if supervised, their labels).
+
+    Args:
+        kind: 'siamese', 'sae' or 'dsca'.
+        cubes: (N, C, H, W) prepared cubes of the training galaxies only.
+        labels: (N,) int class indices (ignored by 'siamese').
+        n_classes: Number of classes of the supervised head.
+        p: Stage settings.
+        seed: Training seed.
+
+    Returns:
+        The trained embedder, its config and the per-epoch history.
+    """
+    from specmorph.spectral.siamese import SiameseParams, train_siamese
+    from specmorph.spectral.supervised import SupervisedParams, train_supervised
+
+    if kind not in EMBEDDERS[1:]:
+        raise InputError(f"embedder {kind!r} is not a learned embedder; choose one of {', '.join(EMBEDDERS)}")
+    _, c, h, w = cubes.shape
+    cfg = EmbedderConfig(kind=kind, in_channels=c, grid=(h, w), embed_dim=p.embed_dim, width=p.width,
+                         n_classes=n_classes if kind != "siamese" else 0)
+    build_embedder(cfg)  # fails early, by name, on a bad config
+    if kind == "siamese":
+        sp = SiameseParams(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, tau=p.tau, seed=seed)
+        model, history = train_siamese(cfg, cubes, sp)
+    else:
+        sp = SupervisedParams(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, ce_weight=p.ce_weight, seed=seed)
+        model, history = train_supervised(cfg, cubes, labels, sp)
+    return model, cfg, history
+
+
+def embed_all(model: Embedder, cubes: np.ndarray) -> np.ndarray:
+    """(N, embed_dim) float32 embeddings of every cube, in order."""
+    return embed_array(model, cubes, batch_size=64).astype(np.float32)
