@@ -8,32 +8,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from specmorph.errors import InputError
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
+from specmorph.torchutil import plain_value
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_KEYS = frozenset({"config", "state_dict", "extra"})
-
-
-def _plain(value: Any, where: str) -> Any:
-    """`value` as builtins only (numpy scalars/arrays converted), so that `weights_only` loading accepts it."""
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise TypeError(f"checkpoint {where}: dict keys must be strings")
-        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
-    raise TypeError(f"checkpoint {where}: {type(value).__name__} is not a plain (JSON-like) value")
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelConfig, extra: dict[str, Any]) -> None:
@@ -50,7 +35,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelConfig, extra:
     payload = {
         "config": cfg.to_dict(),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "extra": _plain(extra, "extra"),
+        "extra": plain_value(extra, "checkpoint extra"),
     }
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
 
 from specmorph.errors import InputError
 from specmorph.spectral.encoders import Embedder, EmbedderConfig
+from specmorph.torchutil import plain_value
 
 logger = logging.getLogger(__name__)
 
@@ -68,21 +68,6 @@ def build_embedder(cfg: EmbedderConfig) -> Embedder:
     return BUILDERS[cfg.kind](cfg)
 
 
-def _plain(value: Any, where: str) -> Any:
-    """`value` as builtins only (numpy scalars/arrays converted), so that `weights_only` loading accepts it."""
-    if isinstance(value, np.generic | np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise TypeError(f"embedder checkpoint {where}: dict keys must be strings")
-        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
-    raise TypeError(f"embedder checkpoint {where}: {type(value).__name__} is not a plain (JSON-like) value")
-
-
 def save_embedder(path: str | Path, model: Embedder, cfg: EmbedderConfig, extra: dict[str, Any]) -> None:
     """Writes `{"config": cfg.to_dict(), "state_dict": ..., "extra": extra}` atomically (temp file + rename).
 
@@ -95,9 +80,9 @@ def save_embedder(path: str | Path, model: Embedder, cfg: EmbedderConfig, extra:
     """
     path = Path(path)
     payload = {
-        "config": _plain(cfg.to_dict(), "config"),
+        "config": plain_value(cfg.to_dict(), "embedder checkpoint config"),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "extra": _plain(extra, "extra"),
+        "extra": plain_value(extra, "embedder checkpoint extra"),
     }
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,21 +174,6 @@ def embed_array(model: Embedder, x: np.ndarray | torch.Tensor, batch_size: int =
     if not out:
         return np.zeros((0, model.cfg.embed_dim), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)
-
-
-@contextmanager
-def torch_settings(num_threads: int) -> Iterator[None]:
-    """Sets the thread count and deterministic algorithms for the block, then restores them."""
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(num_threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
 
 
 def batch_indices(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:

@@ -30,8 +30,8 @@ from specmorph.spectral.encoders import (
     EmbedderConfig,
     batch_indices,
     recompute_bn_stats,
-    torch_settings,
 )
+from specmorph.torchutil import torch_settings
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from torch import nn
 from tqdm import tqdm
 
 from specmorph.spectral.embedder_io import build_embedder
-from specmorph.spectral.encoders import Embedder, EmbedderConfig, batch_indices, recompute_bn_stats, torch_settings
+from specmorph.spectral.encoders import Embedder, EmbedderConfig, batch_indices, recompute_bn_stats
+from specmorph.torchutil import torch_settings
 
 logger = logging.getLogger(__name__)
 

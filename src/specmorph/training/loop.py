@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ from tqdm import tqdm
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
 from specmorph.models.fusion import ConcatFusion
+from specmorph.torchutil import torch_settings
 
 logger = logging.getLogger(__name__)
 
@@ -117,21 +117,6 @@ class TensorData:
         return self.images[idx], self.labels[idx], spec, has_spec
 
 
-@contextmanager
-def _torch_settings(num_threads: int) -> Iterator[None]:
-    """Sets the thread count and deterministic algorithms for the block, then restores them."""
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(num_threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
-
-
 def augment_d4(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Gives each image of a (B, C, S, S) batch its own random D4 element (k·90°, then a mirror half the time).
 
@@ -222,7 +207,7 @@ def train_model(
     if int(train.labels.max()) >= cfg.n_classes or int(train.labels.min()) < 0:
         raise ValueError(f"train_model: labels must be in [0, {cfg.n_classes}), got {train.labels.unique().tolist()}")
     history: list[dict] = []
-    with _torch_settings(params.num_threads):
+    with torch_settings(params.num_threads):
         torch.manual_seed(params.seed)
         order_gen = torch.Generator().manual_seed(params.seed)
         aug_gen = torch.Generator().manual_seed(params.seed + 1)
