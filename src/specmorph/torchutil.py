@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,3 +49,44 @@ def plain_value(value: Any, where: str) -> Any:
             raise TypeError(f"{where}: dict keys must be strings")
         return {k: plain_value(v, f"{where}.{k}") for k, v in value.items()}
     raise TypeError(f"{where}: {type(value).__name__} is not a plain (JSON-like) value")
+
+
+def batch_indices(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Splits an index order into batches; a final batch of one (BatchNorm cannot train on it) joins the previous."""
+    chunks = list(order.split(batch_size))
+    if len(chunks) > 1 and len(chunks[-1]) < 2:
+        chunks[-2:] = [torch.cat(chunks[-2:])]
+    return chunks
+
+
+def one_cycle_adamw(model: torch.nn.Module, lr: float, weight_decay: float, total_steps: int,
+                    pct_start: float = 0.25) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with decay on weight matrices and conv kernels only (not biases or norm weights), one-cycle schedule.
+
+    Args:
+        model: The network to optimise.
+        lr: Peak learning rate.
+        weight_decay: Decoupled weight decay of the ≥2-D parameters.
+        total_steps: Optimiser steps of the whole run.
+        pct_start: Fraction of the steps spent warming up.
+
+    Returns:
+        The optimiser and its scheduler (step it once per optimiser step).
+    """
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=lr)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=total_steps, pct_start=pct_start)
+
+
+def save_torch_atomic(payload: dict, path: Path) -> None:
+    """`torch.save(payload)` to a temporary file next to `path`, renamed into place only when complete."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ from torch import nn
 from specmorph.errors import InputError
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
-from specmorph.torchutil import plain_value
+from specmorph.torchutil import plain_value, save_torch_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +35,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelConfig, extra:
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "extra": plain_value(extra, "checkpoint extra"),
     }
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    save_torch_atomic(payload, path)
     logger.info("saved %s checkpoint to %s", cfg.kind, path)
 
 

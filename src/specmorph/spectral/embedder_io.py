@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +18,7 @@ import torch
 
 from specmorph.errors import InputError
 from specmorph.spectral.encoders import Embedder, EmbedderConfig
-from specmorph.torchutil import plain_value
+from specmorph.torchutil import plain_value, save_torch_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +82,7 @@ def save_embedder(path: str | Path, model: Embedder, cfg: EmbedderConfig, extra:
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "extra": plain_value(extra, "embedder checkpoint extra"),
     }
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    save_torch_atomic(payload, path)
     logger.info("saved %s embedder to %s", cfg.kind, path)
 
 

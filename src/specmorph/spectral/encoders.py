@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from specmorph.torchutil import batch_indices
+
 logger = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("siamese", "sae", "dsca")  # contrastive; supervised autoencoder; dual-shuffle attention
@@ -174,14 +176,6 @@ def embed_array(model: Embedder, x: np.ndarray | torch.Tensor, batch_size: int =
     if not out:
         return np.zeros((0, model.cfg.embed_dim), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)
-
-
-def batch_indices(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Splits an index order into batches; a final batch of one (BatchNorm cannot train on it) joins the previous."""
-    chunks = list(order.split(batch_size))
-    if len(chunks) > 1 and len(chunks[-1]) < 2:
-        chunks[-2:] = [torch.cat(chunks[-2:])]
-    return chunks
 
 
 @torch.no_grad()

@@ -28,10 +28,9 @@ from specmorph.spectral.encoders import (
     ConvEncoder,
     Embedder,
     EmbedderConfig,
-    batch_indices,
     recompute_bn_stats,
 )
-from specmorph.torchutil import torch_settings
+from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
 
 logger = logging.getLogger(__name__)
 
@@ -213,13 +212,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
     return F.cross_entropy(sim, target)
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay on weight matrices and conv kernels only, not on biases or norm weights."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def train_siamese(
     cfg: EmbedderConfig,
     cubes: np.ndarray | torch.Tensor,
@@ -254,8 +246,7 @@ def train_siamese(
         aug_gen = torch.Generator().manual_seed(params.seed + 1)
         model = SiameseEmbedder(cfg)
         steps = len(batch_indices(torch.arange(len(x_all)), params.batch_size))
-        opt = torch.optim.AdamW(_param_groups(model, params.weight_decay), lr=params.lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, params.lr, total_steps=params.epochs * steps, pct_start=0.1)
+        opt, sched = one_cycle_adamw(model, params.lr, params.weight_decay, params.epochs * steps, pct_start=0.1)
         for epoch in tqdm(range(1, params.epochs + 1), desc="train siamese", disable=None, leave=False):
             t0 = time.perf_counter()
             model.train()

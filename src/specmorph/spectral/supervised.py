@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from specmorph.spectral.embedder_io import build_embedder
-from specmorph.spectral.encoders import Embedder, EmbedderConfig, batch_indices, recompute_bn_stats
-from specmorph.torchutil import torch_settings
+from specmorph.spectral.encoders import Embedder, EmbedderConfig, recompute_bn_stats
+from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +81,6 @@ def random_d4(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay on weight matrices and conv kernels only, not on biases or norm weights."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def _check_inputs(cfg: EmbedderConfig, x: torch.Tensor, y: torch.Tensor) -> None:
     """Raises ValueError unless the kind is supervised and the cubes and labels fit `cfg`."""
     if cfg.kind not in SUPERVISED_KINDS:
@@ -138,8 +130,7 @@ def train_supervised(
         aug_gen = torch.Generator().manual_seed(params.seed + 1)
         model = build_embedder(cfg)
         steps = len(batch_indices(torch.arange(len(x)), params.batch_size))
-        opt = torch.optim.AdamW(_param_groups(model, params.weight_decay), lr=params.lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, params.lr, total_steps=params.epochs * steps, pct_start=0.25)
+        opt, sched = one_cycle_adamw(model, params.lr, params.weight_decay, params.epochs * steps)
         for epoch in tqdm(range(1, params.epochs + 1), desc=f"train {cfg.kind}", disable=None, leave=False):
             t0 = time.perf_counter()
             model.train()

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
 from specmorph.models.fusion import ConcatFusion
-from specmorph.torchutil import torch_settings
+from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
 
 logger = logging.getLogger(__name__)
 
@@ -134,14 +134,6 @@ def augment_d4(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out
 
 
-def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Splits an index order into batches; a final batch of one (BatchNorm cannot train on it) joins the previous."""
-    chunks = list(order.split(batch_size))
-    if len(chunks) > 1 and len(chunks[-1]) < 2:
-        chunks[-2:] = [torch.cat(chunks[-2:])]
-    return chunks
-
-
 def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Inverse-frequency weights N / (K · n_c) over the K classes present; 0 for absent classes. (n_classes,)."""
     counts = torch.bincount(labels, minlength=n_classes).to(torch.float32)  # (C,)
@@ -160,13 +152,6 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         denom = np.sum(y_pred == c) + np.sum(y_true == c)
         f1.append(2.0 * tp / denom if denom else 0.0)
     return float(np.mean(f1)) if f1 else 0.0
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay on weight matrices and conv kernels only, not on biases, norm weights or embeddings vectors."""
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 @torch.no_grad()
@@ -215,14 +200,13 @@ def train_model(
         if isinstance(model, ConcatFusion) and train.spec is not None and train.has_spec is not None:
             model.set_spec_normalisation(train.spec[train.has_spec])
         weight = class_weights(train.labels, cfg.n_classes) if params.class_weighting else None
-        steps = len(_batches(torch.arange(len(train)), params.batch_size))
-        opt = torch.optim.AdamW(_param_groups(model, params.weight_decay), lr=params.lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, params.lr, total_steps=params.epochs * steps, pct_start=0.25)
+        steps = len(batch_indices(torch.arange(len(train)), params.batch_size))
+        opt, sched = one_cycle_adamw(model, params.lr, params.weight_decay, params.epochs * steps)
         for epoch in tqdm(range(1, params.epochs + 1), desc=f"train {cfg.kind}", disable=None, leave=False):
             t0 = time.perf_counter()
             model.train()
             loss_sum, correct = 0.0, 0
-            for idx in _batches(torch.randperm(len(train), generator=order_gen), params.batch_size):
+            for idx in batch_indices(torch.randperm(len(train), generator=order_gen), params.batch_size):
                 x, y, spec, has_spec = train.batch(idx)
                 if params.augment:
                     x = augment_d4(x, aug_gen)
@@ -269,7 +253,7 @@ def _recompute_bn_stats(model: nn.Module, data: TensorData, batch_size: int) -> 
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches
         m.train()
-    for idx in _batches(torch.arange(len(data)), batch_size):
+    for idx in batch_indices(torch.arange(len(data)), batch_size):
         x, _, spec, has_spec = data.batch(idx)
         model(x, spec, has_spec)
     for m, momentum in zip(norms, momenta, strict=True):
