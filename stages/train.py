@@ -1,4 +1,4 @@
-"""Stage `train`: RGB-only and concat-fusion classifiers, identical budget, split and seeds; dvclive curves."""
+"""Stage `train`: the RGB-only baseline and the `model` choice (concat, kd, gated) on the same split, seeds, budget."""
 
 import os
 import shutil
@@ -18,9 +18,23 @@ from specmorph.params import build
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 from specmorph.taxonomy import CLASSES
 from specmorph.training.dataset import build_set
-from specmorph.training.loop import TrainParams, train_model
+from specmorph.training.guided import plan, train_jobs
+from specmorph.training.loop import TrainParams
+from specmorph.training.objectives import LossParams
 
-KINDS = ("rgb", "concat")
+
+def live_logger(live_dir: Path, seed: int, lives: list[Live]):
+    """Job name -> dvclive per-epoch callback writing under <live_dir>/<name>_seed<seed>; opened runs go to `lives`."""
+    def for_job(name: str):
+        live = Live(dir=str(live_dir / f"{name}_seed{seed}"), save_dvc_exp=False, dvcyaml=None)
+        lives.append(live)
+
+        def log_epoch(epoch: int, metrics: dict) -> None:
+            for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1"):
+                live.log_metric(key, float(metrics[key]))
+            live.next_step()
+        return log_epoch
+    return for_job
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
                       ("--features", "spectral embeddings (embed stage)"), ("--models-dir", "checkpoints"),
                       ("--live-dir", "dvclive directory"), ("--metrics", "metrics JSON"))
     params, p = params_of(args.params, "train")
-    seeds = [int(s) for s in params["evaluate"]["seeds"]]
+    jobs = plan(str(params["model"]), str(p["rgb_inference"]))
     table = read_table(args.images, ["id_str", "galaxy_id", "label", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
@@ -39,36 +53,35 @@ def main(argv: list[str] | None = None) -> None:
     size, crop = int(p["image_size"]), float(p["crop_fraction"])
     fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
-    segment_params = build(SegmentParams, params["segment"], "segment")
-    preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True, segment_params=segment_params).to_dict()
+    preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
+                                  segment_params=build(SegmentParams, params["segment"], "segment")).to_dict()
+    base = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=size, depth=tuple(p["depth"]),
+                       width=int(p["width"]), feature_dim=int(p["feature_dim"]), head_hidden=int(p["head_hidden"]),
+                       spec_dim=int(feats["embedding"].shape[1]), spec_hidden=int(p["spec_hidden"]),
+                       spec_dropout=float(p["spec_dropout"]), gate=str(p["gate"]), preprocess=preprocess)
+    losses = build(LossParams, p["losses"], "train.losses")
     models_dir = Path(args.models_dir)
     work_dir = models_dir.with_name(f".{models_dir.name}.partial")  # renamed only once every model is saved
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     summary = {}
-    for seed in seeds:
-        for kind in KINDS:
-            cfg = ModelConfig(kind=kind, n_classes=len(CLASSES), label_cols=CLASSES, image_size=size,
-                              depth=tuple(p["depth"]), width=int(p["width"]), spec_dim=int(feats["embedding"].shape[1]),
-                              spec_dropout=float(p["spec_dropout"]),
-                              preprocess=preprocess)
-            tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
-                             weight_decay=float(p["weight_decay"]), seed=seed)
-            with Live(dir=str(Path(args.live_dir) / f"{kind}_seed{seed}"), save_dvc_exp=False, dvcyaml=None) as live:
-                def log_epoch(epoch: int, metrics: dict, live: Live = live) -> None:
-                    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1"):
-                        live.log_metric(key, float(metrics[key]))
-                    live.next_step()
-
-                model, history = train_model(cfg, tp, fit.data, val.data, on_epoch=log_epoch)
-            save_checkpoint(work_dir / f"{kind}_seed{seed}.pt", model, cfg,
-                            {"seed": seed, "history": history, "params_hash": params_hash(p),
-                             "n_train": len(fit.table), "n_val": len(val.table)})
-            summary[f"{kind}_seed{seed}"] = {k: history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
+    for seed in [int(s) for s in params["evaluate"]["seeds"]]:
+        tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                         weight_decay=float(p["weight_decay"]), seed=seed)
+        lives: list[Live] = []
+        trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, live_logger(Path(args.live_dir), seed, lives))
+        for live in lives:
+            live.end()
+        for name, t in trained.items():
+            save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
+                            {"seed": seed, "model": params["model"], "history": t.history,
+                             "params_hash": params_hash(p), "n_train": len(fit.table), "n_val": len(val.table)})
+            summary[f"{name}_seed{seed}"] = {k: t.history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
     shutil.rmtree(models_dir, ignore_errors=True)
     os.replace(work_dir, models_dir)
-    write_metrics({"n_train": len(fit.table), "n_val": len(val.table),
-                   "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()), "final": summary}, args.metrics)
+    write_metrics({"model": params["model"], "rgb_inference": p["rgb_inference"], "n_train": len(fit.table),
+                   "n_val": len(val.table), "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()),
+                   "final": summary}, args.metrics)
 
 
 if __name__ == "__main__":

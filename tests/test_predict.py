@@ -27,7 +27,7 @@ def make_checkpoint(tmp_path):
         torch.manual_seed(0)
         path = tmp_path / f"model_{kind}.pt"
         cfg = ModelConfig(kind=kind, n_classes=3, label_cols=LABELS, image_size=prep.size, depth=(1,), width=4,
-                          preprocess=prep.to_dict())
+                          feature_dim=8, head_hidden=0, spec_hidden=8, preprocess=prep.to_dict())
         model = build_model(cfg)
         for p in model.parameters():  # spread the logits so that the probabilities differ visibly
             torch.nn.init.normal_(p, std=0.5)

@@ -25,7 +25,7 @@ def _inputs(b: int = 4, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(b, 3, 32, 32, generator=g), torch.randn(b, 5, generator=g)
 
 
-@pytest.mark.parametrize("kind", ["rgb", "concat"])
+@pytest.mark.parametrize("kind", ["rgb", "concat", "gated"])
 def test_output_shapes(kind):
     model, _ = _model(kind)
     x, spec = _inputs(4)
@@ -83,11 +83,14 @@ def test_spectral_dropout_rate_and_nan_safe_gradients():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-def test_same_seed_gives_same_backbone_for_both_kinds():
+@pytest.mark.parametrize("kind", ["concat", "gated"])
+def test_same_seed_gives_same_rgb_trunk_as_the_baseline(kind):
     rgb, _ = _model("rgb", seed=5)
-    concat, _ = _model("concat", seed=5)
-    for (k, a), (_, b) in zip(rgb.backbone.state_dict().items(), concat.backbone.state_dict().items(), strict=True):
+    fused, _ = _model(kind, seed=5)
+    for (k, a), (_, b) in zip(rgb.trunk.state_dict().items(), fused.trunk.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
+    if kind == "gated":  # its head is built right after the trunk too
+        assert all(torch.equal(a, b) for a, b in zip(rgb.head.parameters(), fused.head.parameters(), strict=True))
 
 
 def test_config_round_trip_and_validation():
@@ -105,11 +108,11 @@ def test_config_round_trip_and_validation():
         dataclasses.replace(BASE, preprocess={"size": 64})
 
 
-@pytest.mark.parametrize("kind", ["rgb", "concat"])
+@pytest.mark.parametrize("kind", ["rgb", "concat", "gated"])
 def test_checkpoint_round_trip(tmp_path, kind):
     model, cfg = _model(kind)
     if isinstance(model, ConcatFusion):
-        model.set_spec_normalisation(torch.randn(50, 5) * 3 + 1)
+        model.spectral.set_normalisation(torch.randn(50, 5) * 3 + 1)
     x, spec = _inputs()
     has = torch.tensor([True, False, True, False])
     path = tmp_path / "model.pt"

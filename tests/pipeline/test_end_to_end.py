@@ -49,8 +49,8 @@ def test_every_stage_runs_and_writes_its_outputs(run_dir, monkeypatch, stage):
             assert (run_dir / out).exists(), f"{name} did not write {out}"
     evaluation = json.loads((run_dir / "metrics/evaluate.json").read_text())
     assert evaluation["seeds"] == [0, 1]
-    for kind in ("rgb", "concat"):
-        acc = evaluation["gz2_test"][kind]["accuracy"]
+    for name in ("rgb_only", evaluation["guided"]):
+        acc = evaluation["gz2_test"][name]["accuracy"]
         assert acc["n"] == 2 and 0.0 <= acc["min"] <= acc["mean"] <= acc["max"] <= 1.0
     table = pd.read_csv(run_dir / "data/catalog/images.csv", dtype={"galaxy_id": str})
     train_galaxies = set(table.loc[table["split"] == "train", "galaxy_id"])
@@ -61,7 +61,7 @@ def test_every_stage_runs_and_writes_its_outputs(run_dir, monkeypatch, stage):
 def test_predict_classifies_raw_images_with_a_trained_model(run_dir, monkeypatch):
     monkeypatch.chdir(run_dir)
     images = sorted((run_dir / "data/raw/gz2/images").glob("*.jpg"))[:5]
-    df, skipped = predict_paths(run_dir / "data/models/rgb_seed0.pt", images, batch_size=2)
+    df, skipped = predict_paths(run_dir / "data/models/rgb_only_seed0.pt", images, batch_size=2)
     assert skipped == [] and len(df) == 5
     assert list(df.columns[2:2 + len(CLASSES)]) == list(CLASSES)
     assert df[list(CLASSES)].sum(axis=1).round(6).eq(1).all()
@@ -77,7 +77,7 @@ def test_training_inputs_equal_predict_preprocessing(run_dir, monkeypatch):
     from specmorph.models.checkpoint import load_checkpoint
 
     monkeypatch.chdir(run_dir)
-    _, cfg, _ = load_checkpoint(run_dir / "data/models/concat_seed1.pt")
+    _, cfg, _ = load_checkpoint(run_dir / "data/models/gated_seed1.pt")
     pre = PreprocessConfig.from_dict(cfg.preprocess)
     arrays, ids, _ = read_product(run_dir / "data/segment/images.h5", ["images"])
     table = pd.read_csv(run_dir / "data/catalog/images.csv", dtype={"id_str": str}).set_index("id_str")
@@ -104,3 +104,41 @@ def test_learned_embedders_run_as_the_embed_stage(run_dir, monkeypatch, stage, e
     assert metrics["embedder"] == embedder and metrics["n_held_out"] > 0
     assert 0.0 <= metrics["knn_accuracy_mean"] <= 1.0
     assert (tmp_path / "embedder" / f"{embedder}.pt").is_file()
+
+
+@pytest.mark.parametrize(("model", "rgb_inference"), [("rgb_only", "drop"), ("concat", "drop"), ("kd", "drop"),
+                                                      ("gated", "hallucinate"), ("gated", "distil")])
+def test_each_model_choice_trains_and_evaluates(run_dir, monkeypatch, stage, tmp_path, model, rgb_inference):
+    """`dvc exp run -S model=... -S train.rgb_inference=...` re-runs `train` and `evaluate` (gated/drop: above)."""
+    monkeypatch.chdir(run_dir)
+    params = yaml.safe_load((run_dir / "params.yaml").read_text())
+    params["model"] = model
+    params["train"]["rgb_inference"] = rgb_inference
+    params["evaluate"]["bootstrap"] = 50
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    commands = dict(_stage_commands())
+    redirect = {"--models-dir": "models", "--live-dir": "live", "--metrics": None, "--ablation": "ablation.json",
+                "--plot-dir": "plots"}
+    for name in ("train", "evaluate"):
+        argv = commands[name]
+        argv[argv.index("params.yaml")] = str(tmp_path / "params.yaml")
+        for flag, target in redirect.items():
+            if flag in argv:
+                argv[argv.index(flag) + 1] = str(tmp_path / (target or f"{name}.json"))
+        stage(name).main(argv)
+    guided = "rgb_only" if model == "rgb_only" else model
+    expected = {"rgb_only", guided}
+    if model == "kd" or rgb_inference == "distil":
+        expected.add(f"{model}_teacher")
+    saved = {p.name.rsplit("_seed", 1)[0] for p in (tmp_path / "models").glob("*.pt")}
+    assert saved == expected
+    ablation = json.loads((tmp_path / "ablation.json").read_text())
+    assert ablation["guided"] == guided and ablation["model"] == model
+    f1 = ablation["gz2_test"]["macro_f1"]
+    assert len(f1["per_seed_diff"]) == 2 and f1["ci95"][0] <= f1["diff_mean"] + 1e-9
+    if model == "rgb_only":
+        assert f1["per_seed_diff"] == [0.0, 0.0]
+    evaluation = json.loads((tmp_path / "evaluate.json").read_text())
+    assert set(evaluation["gz2_test"]) == expected
+    assert sorted(p.name for p in (tmp_path / "plots" / "gradcam" / "guided").glob("*.png")) == \
+        sorted(f"{c}.png" for c in CLASSES)

@@ -57,7 +57,7 @@ def test_concat_model_trains_with_partial_nan_spectra():
     assert np.isfinite([h["train_loss"] for h in history]).all() and "val_loss" not in history[0]
     spec = data.spec.clone()
     has = data.has_spec
-    assert torch.allclose(model.spec_mean, spec[has].mean(0))  # standardisation from rows with a spectrum
+    assert torch.allclose(model.spectral.spec_mean, spec[has].mean(0))  # standardisation from rows with a spectrum
     p = predict_proba(model, data.images, spec, has)
     assert p.shape == (40, 3) and np.allclose(p.sum(1), 1, atol=1e-5)
     assert np.array_equal(

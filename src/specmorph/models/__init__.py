@@ -5,9 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 from specmorph.models.config import ModelConfig
-from specmorph.models.fusion import ConcatFusion, RgbClassifier
+from specmorph.models.cvt import CvTClassifier
+from specmorph.models.fusion import ConcatFusion, GatedFusion, RgbClassifier
 
-__all__ = ["ConcatFusion", "ModelConfig", "RgbClassifier", "build_model"]
+__all__ = ["ConcatFusion", "CvTClassifier", "GatedFusion", "ModelConfig", "RgbClassifier", "build_model"]
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
@@ -19,9 +20,14 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     Returns:
         A module called as `model(x, spec=None, has_spec=None)` with x (B, 3, S, S) float32 in
         [0, 1], spec (B, spec_dim) float32 and has_spec (B,) bool; it returns logits (B, n_classes).
+        Its `cam_layer` attribute is the module whose (B, C, h, w) output Grad-CAM reads.
     """
     if cfg.kind == "rgb":
-        return RgbClassifier(cfg.depth, cfg.width, cfg.n_classes)
+        return RgbClassifier(cfg)
     if cfg.kind == "concat":
-        return ConcatFusion(cfg.depth, cfg.width, cfg.n_classes, cfg.spec_dim, cfg.spec_hidden, cfg.spec_dropout)
+        return ConcatFusion(cfg)
+    if cfg.kind == "gated":
+        return GatedFusion(cfg)
+    if cfg.kind == "cvt":
+        return CvTClassifier(cfg.cvt_dims, cfg.cvt_depths, cfg.cvt_heads, cfg.n_classes)
     raise ValueError(f"unknown model kind {cfg.kind!r}")

@@ -1,10 +1,10 @@
 """The supervised training loop: AdamW + one-cycle schedule, D4 augmentation, deterministic on CPU for a seed.
 
-Identical budgets. An "rgb" and a "concat" model trained with the same `TrainParams` see the same
-epochs, batch size, optimiser, schedule and seed; the data order and the augmentations come from
-their own `torch.Generator`s seeded by `seed`, so they are identical too, and under the same seed the
-two backbones start from the same weights (the backbone is built first). Only the spectral branch,
-its dropout draws and the head differ.
+Identical budgets. Every model trained with the same `TrainParams` (RGB-only baseline, concat or
+gated fusion, a distilled student) sees the same epochs, batch size, optimiser, schedule and seed; the
+data order and the augmentations come from their own `torch.Generator`s seeded by `seed`, so they are
+identical too, and under the same seed every RGB trunk starts from the same weights (it is built
+first). Only the spectral branch, its dropout draws, the head and the loss (`objectives`) differ.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
-from specmorph.models.fusion import ConcatFusion
 from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
+from specmorph.training.objectives import LossParams, make_objective
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +155,12 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def _logits(model: nn.Module, data: TensorData, batch_size: int) -> torch.Tensor:
-    """Eval-mode logits (N, C) of a whole set, in order."""
+def _logits(model: nn.Module, data: TensorData, batch_size: int, rgb_only: bool = False) -> torch.Tensor:
+    """Eval-mode logits (N, C) of a whole set, in order; with `rgb_only` the spectra are not given."""
     out = []
     for idx in torch.arange(len(data)).split(batch_size):
         x, _, spec, has_spec = data.batch(idx)
-        out.append(model(x, spec, has_spec))  # (B, C)
+        out.append(model(x) if rgb_only else model(x, spec, has_spec))  # (B, C)
     return torch.cat(out)
 
 
@@ -170,15 +170,19 @@ def train_model(
     train: TensorData,
     val: TensorData | None,
     on_epoch: Callable[[int, dict], None] | None = None,
+    teacher: nn.Module | None = None,
+    losses: LossParams | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Trains a fresh `build_model(cfg)`; the final (last-epoch) weights are returned, no early stopping.
 
     Args:
         cfg: model configuration.
         params: optimisation settings.
-        train: training set (its spectra feed a "concat" model; an "rgb" model ignores them).
-        val: validation set, evaluated after every epoch, or None.
+        train: training set (its spectra feed fusion models and a teacher; an "rgb" model ignores them).
+        val: validation set, evaluated RGB-only (no spectra, as at test time) after every epoch, or None.
         on_epoch: called as on_epoch(epoch, metrics) after each epoch (1-based), e.g. to log to dvclive.
+        teacher: a trained model to distil into this one (`objectives.kd_loss`), or None.
+        losses: distillation and gated-fusion loss weights (defaults: `LossParams()`).
 
     Returns:
         (model in eval mode, history): one dict per epoch with epoch, lr (at the epoch's end),
@@ -197,9 +201,11 @@ def train_model(
         order_gen = torch.Generator().manual_seed(params.seed)
         aug_gen = torch.Generator().manual_seed(params.seed + 1)
         model = build_model(cfg)
-        if isinstance(model, ConcatFusion) and train.spec is not None and train.has_spec is not None:
-            model.set_spec_normalisation(train.spec[train.has_spec])
+        spectral = getattr(model, "spectral", None)
+        if spectral is not None and train.spec is not None and train.has_spec is not None:
+            spectral.set_normalisation(train.spec[train.has_spec])
         weight = class_weights(train.labels, cfg.n_classes) if params.class_weighting else None
+        objective = make_objective(model, teacher, losses or LossParams(), weight, params.label_smoothing)
         steps = len(batch_indices(torch.arange(len(train)), params.batch_size))
         opt, sched = one_cycle_adamw(model, params.lr, params.weight_decay, params.epochs * steps)
         for epoch in tqdm(range(1, params.epochs + 1), desc=f"train {cfg.kind}", disable=None, leave=False):
@@ -210,8 +216,7 @@ def train_model(
                 x, y, spec, has_spec = train.batch(idx)
                 if params.augment:
                     x = augment_d4(x, aug_gen)
-                logits = model(x, spec, has_spec)  # (B, C)
-                loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=params.label_smoothing)
+                loss, logits = objective(model, x, y, spec, has_spec)  # (), (B, C)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -262,9 +267,9 @@ def _recompute_bn_stats(model: nn.Module, data: TensorData, batch_size: int) -> 
 
 
 def _evaluate(model: nn.Module, data: TensorData, batch_size: int) -> dict[str, float]:
-    """Validation loss (unweighted cross-entropy), accuracy and macro-F1, in eval mode."""
+    """RGB-only validation loss (unweighted cross-entropy), accuracy and macro-F1, in eval mode."""
     model.eval()
-    logits = _logits(model, data, batch_size)  # (N, C)
+    logits = _logits(model, data, batch_size, rgb_only=True)  # (N, C)
     pred = logits.argmax(1)
     return {
         "val_loss": float(F.cross_entropy(logits, data.labels)),

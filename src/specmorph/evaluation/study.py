@@ -1,0 +1,80 @@
+"""The RGB-only test of every trained network on every test set: predictions by seed, metrics, ablation, Grad-CAM."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from specmorph.evaluation.ablation import ablation
+from specmorph.evaluation.gradcam import gradcam_with_probs, write_gallery
+from specmorph.evaluation.metrics import classification_metrics
+from specmorph.evaluation.report import aggregate_seeds
+from specmorph.models.checkpoint import load_checkpoint
+from specmorph.taxonomy import CLASSES
+from specmorph.training.loop import predict_proba
+
+logger = logging.getLogger(__name__)
+
+KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"]
+
+
+@dataclass
+class TestSet:
+    """Network inputs of one test set (the same preprocessing as the checkpoints), labels and galaxy ids."""
+
+    name: str
+    images: np.ndarray  # (N, 3, S, S) float32 in [0, 1]
+    labels: np.ndarray  # (N,) class indices into CLASSES
+    groups: np.ndarray  # (N,) galaxy of each image, for the bootstrap
+
+
+def predict_all(models_dir: str | Path, names: list[str], seeds: list[int],
+                sets: list[TestSet]) -> dict[str, dict[str, dict[int, np.ndarray]]]:
+    """Class predictions, RGB only, of `<name>_seed<k>.pt` for every name, seed and test set.
+
+    Returns:
+        {name: {set name: {seed: (N,) predicted class indices}}}.
+    """
+    out: dict[str, dict[str, dict[int, np.ndarray]]] = {n: {s.name: {} for s in sets} for n in names}
+    for name in names:
+        for seed in tqdm(seeds, desc=f"evaluate {name}", disable=None, leave=False):
+            model, _, _ = load_checkpoint(Path(models_dir) / f"{name}_seed{seed}.pt")
+            for test in sets:
+                out[name][test.name][seed] = predict_proba(model, test.images).argmax(axis=1) if len(test.labels) \
+                    else np.zeros(0, np.int64)
+    return out
+
+
+def scores(preds: dict[int, np.ndarray], labels: np.ndarray) -> dict[str, Any]:
+    """Seed-aggregated accuracy, macro P/R/F1 and per-class F1 of {seed: predictions}; empty set → {"n": 0}."""
+    if not len(labels):
+        return {"n": 0}
+    runs = [classification_metrics(labels, p, list(CLASSES)) for p in preds.values()]
+    present = [c for c in CLASSES if c in runs[0]["macro_over"]]
+    return {"n": len(labels), **aggregate_seeds(runs, KEYS + [f"per_class.{c}.f1" for c in present])}
+
+
+def ablations(preds: dict[str, dict[str, dict[int, np.ndarray]]], baseline: str, guided: str, sets: list[TestSet],
+              n_boot: int, seed: int) -> dict[str, Any]:
+    """`ablation.ablation` of guided vs baseline on each non-empty test set."""
+    return {t.name: ablation(t.labels, preds[baseline][t.name], preds[guided][t.name], t.groups, len(CLASSES),
+                             n_boot, seed) for t in sets if len(t.labels)}
+
+
+def gradcam_galleries(model_path: str | Path, test: TestSet, out_dir: str | Path, n_per_row: int) -> None:
+    """Grad-CAM gallery of one checkpoint on one test set: `<out_dir>/<class>.png` (replaces the directory)."""
+    model, _, _ = load_checkpoint(model_path)
+    cam = gradcam_with_probs(model, test.images)
+    out_dir = Path(out_dir)
+    work = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    write_gallery(test.images, cam.cams, test.labels, cam.y_pred, list(CLASSES), work, n_per_row=n_per_row,
+                  title_prefix=f"{Path(model_path).stem}: ")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    work.rename(out_dir)

@@ -1,0 +1,112 @@
+"""What one `model` choice trains: the RGB-only baseline, the spectrally guided network and, for distillation, its teacher.
+
+`model` (params.yaml) and `train.rgb_inference` pick the networks trained for each seed, in order:
+
+| model    | rgb_inference        | networks (checkpoint names)                                  |
+|----------|----------------------|--------------------------------------------------------------|
+| rgb_only | any                  | rgb_only                                                     |
+| concat   | drop                 | rgb_only, concat (absent embedding without a spectrum)       |
+| gated    | drop / hallucinate   | rgb_only, gated (F_spec zero / hallucinated from F_rgb)      |
+| concat   | distil               | rgb_only, concat_teacher, concat (an RGB student)            |
+| gated    | distil               | rgb_only, gated_teacher, gated (an RGB student)              |
+| kd       | any (always distils) | rgb_only, kd_teacher (concat fusion), kd (an RGB student)    |
+
+The network named after `model` is the one a user runs on RGB images alone; the baseline is trained
+on the same split, seeds and budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from specmorph.errors import InputError
+from specmorph.models.config import ModelConfig
+from specmorph.training.loop import TensorData, TrainParams, train_model
+from specmorph.training.objectives import LossParams
+
+MODELS: tuple[str, ...] = ("rgb_only", "concat", "kd", "gated")
+RGB_INFERENCE: tuple[str, ...] = ("drop", "hallucinate", "distil")
+BASELINE = "rgb_only"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One network to train.
+
+    Attributes:
+        name: checkpoint stem (`<name>_seed<k>.pt`).
+        kind: `ModelConfig.kind`.
+        teacher: name of an earlier job to distil from, or None.
+        rgb_inference: `ModelConfig.rgb_inference` ("drop" or "hallucinate").
+    """
+
+    name: str
+    kind: str
+    teacher: str | None = None
+    rgb_inference: str = "drop"
+
+
+def plan(model: str, rgb_inference: str) -> list[Job]:
+    """The networks trained for one seed, in training order (see the module docstring's table).
+
+    Raises:
+        InputError: unknown `model` or `rgb_inference`, or "hallucinate" with a model other than gated.
+    """
+    if model not in MODELS:
+        raise InputError(f"params.yaml: model must be one of {', '.join(MODELS)}, got {model!r}")
+    if rgb_inference not in RGB_INFERENCE:
+        raise InputError(f"params.yaml: train.rgb_inference must be one of {', '.join(RGB_INFERENCE)}, "
+                         f"got {rgb_inference!r}")
+    jobs = [Job(BASELINE, "rgb")]
+    if model == BASELINE:
+        return jobs
+    if model == "kd" or rgb_inference == "distil":
+        teacher_kind = "concat" if model == "kd" else model
+        return jobs + [Job(f"{model}_teacher", teacher_kind), Job(model, "rgb", teacher=f"{model}_teacher")]
+    if rgb_inference == "hallucinate" and model != "gated":
+        raise InputError(f"params.yaml: train.rgb_inference 'hallucinate' is implemented for model gated, not {model}")
+    return jobs + [Job(model, model, rgb_inference=rgb_inference)]
+
+
+@dataclass
+class Trained:
+    """A trained network with its config and per-epoch history."""
+
+    model: nn.Module
+    cfg: ModelConfig
+    history: list[dict]
+
+
+def train_jobs(jobs: list[Job], base: ModelConfig, params: TrainParams, losses: LossParams, train: TensorData,
+               val: TensorData | None,
+               on_epoch_for: Callable[[str], Callable[[int, dict], None] | None] | None = None) -> dict[str, Trained]:
+    """Trains `jobs` in order with identical `params` (same seed, epochs, optimiser and data order).
+
+    Args:
+        jobs: from `plan`.
+        base: config shared by all jobs; each job replaces `kind` and `rgb_inference`.
+        params: optimisation settings (one seed).
+        losses: distillation and gated-fusion loss weights.
+        train: training set with spectra.
+        val: validation set (scored RGB-only), or None.
+        on_epoch_for: job name -> per-epoch callback (e.g. dvclive logging), or None.
+
+    Returns:
+        {job name: Trained}.
+    """
+    done: dict[str, Trained] = {}
+    for job in jobs:
+        cfg = dataclasses.replace(base, kind=job.kind, rgb_inference=job.rgb_inference)
+        teacher = None
+        if job.teacher is not None:
+            if job.teacher not in done:
+                raise ValueError(f"train_jobs: {job.name} distils from {job.teacher}, which is not trained before it")
+            teacher = done[job.teacher].model
+        on_epoch = on_epoch_for(job.name) if on_epoch_for is not None else None
+        model, history = train_model(cfg, params, train, val, on_epoch=on_epoch, teacher=teacher, losses=losses)
+        done[job.name] = Trained(model, cfg, history)
+    return done
