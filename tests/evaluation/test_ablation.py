@@ -1,0 +1,147 @@
+"""Tests for the ablation statistics: weighted scores, the galaxy bootstrap, per-seed differences and the sentence."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from specmorph.evaluation.ablation import ablation, paired_bootstrap, sentence, weighted_scores
+from specmorph.evaluation.metrics import classification_metrics
+
+C = 3
+Y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])  # 10 test images
+NAMES = [str(c) for c in range(C)]
+
+
+def _pred(n_correct: int) -> np.ndarray:
+    """Predictions right on the first `n_correct` images of Y, wrong on the rest: accuracy n_correct / 10."""
+    return np.where(np.arange(len(Y)) < n_correct, Y, (Y + 1) % C)
+
+
+def test_per_seed_differences_mean_std_and_paired_t():
+    base = {0: _pred(5), 1: _pred(6), 2: _pred(7)}  # accuracy 0.5, 0.6, 0.7
+    guided = {0: _pred(6), 1: _pred(6), 2: _pred(8)}  # accuracy 0.6, 0.6, 0.8
+    groups = [f"g{i}" for i in range(len(Y))]
+    r = ablation(Y, base, guided, groups, C, n_boot=2000, seed=0)
+    assert (r["n_images"], r["n_galaxies"], r["seeds"]) == (10, 10, [0, 1, 2])
+    acc = r["accuracy"]
+    assert acc["per_seed_diff"] == pytest.approx([0.1, 0.0, 0.1])
+    assert acc["diff_mean"] == pytest.approx(0.2 / 3)
+    assert acc["diff_std"] == pytest.approx(np.std([0.1, 0.0, 0.1], ddof=1))
+    assert acc["baseline"] == pytest.approx({"mean": 0.6, "std": 0.1})
+    assert acc["guided"]["mean"] == pytest.approx(2.0 / 3)
+    assert acc["p_paired_t"] == pytest.approx(stats.ttest_rel([0.6, 0.6, 0.8], [0.5, 0.6, 0.7]).pvalue)
+    lo, hi = acc["ci95"]
+    assert lo < acc["diff_mean"] < hi
+    f1_base = [classification_metrics(Y, base[s], NAMES)["macro_f1"] for s in range(3)]
+    f1_guided = [classification_metrics(Y, guided[s], NAMES)["macro_f1"] for s in range(3)]
+    f1 = r["macro_f1"]
+    assert f1["per_seed_diff"] == pytest.approx(np.subtract(f1_guided, f1_base))
+    assert f1["p_paired_t"] == pytest.approx(stats.ttest_rel(f1_guided, f1_base).pvalue)
+    assert f1["diff_std"] == pytest.approx(np.std(np.subtract(f1_guided, f1_base), ddof=1))
+
+
+def test_identical_predictions_give_zero_difference_and_no_test():
+    preds = {0: _pred(5), 1: _pred(8)}
+    r = ablation(Y, preds, dict(preds), [f"g{i}" for i in range(10)], C, n_boot=200)
+    for metric in ("accuracy", "macro_f1"):
+        assert r[metric]["per_seed_diff"] == [0.0, 0.0]
+        assert r[metric]["diff_mean"] == 0.0 and r[metric]["diff_std"] == 0.0
+        assert r[metric]["ci95"] == [0.0, 0.0]
+        assert r[metric]["p_paired_t"] is None
+
+
+def test_always_better_gives_degenerate_ci_at_the_difference():
+    r = ablation(Y, {3: _pred(0)}, {3: _pred(10)}, np.arange(10), C, n_boot=200)
+    assert r["accuracy"]["diff_mean"] == 1.0 and r["accuracy"]["ci95"] == [1.0, 1.0]
+    assert r["macro_f1"]["ci95"] == [1.0, 1.0]
+    assert r["accuracy"]["diff_std"] is None and r["accuracy"]["p_paired_t"] is None  # one seed
+    assert r["accuracy"]["baseline"] == {"mean": 0.0, "std": None}
+
+
+def test_bootstrap_resamples_whole_galaxies():
+    # Galaxy k holds images k and k + 5; the baseline gets exactly one image of each galaxy right and the
+    # guided model both. Any resample of galaxies gives an accuracy difference of exactly 0.5, whereas
+    # resampling images one by one would not.
+    groups = np.array([f"gal{k % 5}" for k in range(10)])
+    base = np.where(np.arange(10) < 5, Y, (Y + 1) % C)
+    diff = paired_bootstrap(Y, np.stack([base, base]), np.stack([Y, Y]), groups, C, n_boot=300, seed=1)
+    assert diff.shape == (300, 2)
+    assert np.allclose(diff[:, 0], 0.5, atol=1e-12)
+    singles = paired_bootstrap(Y, base, Y, np.arange(10), C, n_boot=300, seed=1)  # every image its own galaxy
+    assert singles[:, 0].std() > 0.05
+    r = ablation(Y, {0: base}, {0: Y}, list(groups), C, n_boot=300)
+    assert r["n_galaxies"] == 5 and r["accuracy"]["ci95"] == pytest.approx([0.5, 0.5], abs=1e-12)
+
+
+def test_paired_bootstrap_is_seeded_and_checks_shapes():
+    rng = np.random.default_rng(0)
+    base, other = rng.integers(0, C, (2, 10)), rng.integers(0, C, (2, 10))
+    a = paired_bootstrap(Y, base, other, np.arange(10), C, n_boot=50, seed=4)
+    assert np.array_equal(a, paired_bootstrap(Y, base, other, np.arange(10), C, n_boot=50, seed=4))
+    assert not np.array_equal(a, paired_bootstrap(Y, base, other, np.arange(10), C, n_boot=50, seed=5))
+    with pytest.raises(ValueError, match="do not match 10 test images"):
+        paired_bootstrap(Y, base, other[:1], np.arange(10), C)
+    with pytest.raises(ValueError, match="no test images"):
+        paired_bootstrap(Y[:0], base[:, :0], other[:, :0], [], C)
+
+
+def test_weighted_scores_with_unit_weights_match_classification_metrics():
+    rng = np.random.default_rng(1)
+    n_classes = 5
+    y_true = rng.integers(0, 4, 40)  # class 4 never true...
+    y_pred = rng.integers(0, 5, 40)  # ...but sometimes predicted
+    names = [str(c) for c in range(n_classes)]
+    ref = classification_metrics(y_true, y_pred, names)
+    got = weighted_scores(y_true, y_pred, np.ones(40), n_classes)
+    assert got.shape == (1, 2)
+    assert got[0] == pytest.approx([ref["accuracy"], ref["macro_f1"]], rel=1e-12)
+
+
+def test_weighted_scores_with_integer_weights_match_repeated_samples():
+    rng = np.random.default_rng(2)
+    y_true, y_pred = rng.integers(0, C, 25), rng.integers(0, C, 25)
+    weights = rng.integers(0, 4, (4, 25))
+    weights[2, y_true == 1] = 0  # a row where class 1 drops out of the averaged classes
+    got = weighted_scores(y_true, y_pred, weights, C)
+    assert got.shape == (4, 2)
+    for row, w in zip(got, weights, strict=True):
+        ref = classification_metrics(np.repeat(y_true, w), np.repeat(y_pred, w), NAMES)
+        assert row == pytest.approx([ref["accuracy"], ref["macro_f1"]], rel=1e-12)
+
+
+def test_ablation_needs_the_same_seeds():
+    with pytest.raises(ValueError, match=r"\[0, 1\] and guided seeds \[0, 2\]"):
+        ablation(Y, {0: Y, 1: Y}, {0: Y, 2: Y}, np.arange(10), C)
+    with pytest.raises(ValueError, match="differ"):
+        ablation(Y, {}, {}, np.arange(10), C)
+
+
+def _result(mean: float, std: float | None, p: float | None, ci: list[float], n: int = 3) -> dict:
+    return {"macro_f1": {"diff_mean": mean, "diff_std": std, "p_paired_t": p, "ci95": ci,
+                         "per_seed_diff": [mean] * n},
+            "accuracy": {"diff_mean": mean, "diff_std": std, "p_paired_t": p, "ci95": ci, "per_seed_diff": [mean] * n}}
+
+
+def test_sentence_formats_signs_ci_and_test():
+    r = _result(0.0123, 0.0204, 0.1234, [-0.0051, 0.0302])
+    assert sentence(r, "accuracy") == ("spectral guidance changes RGB-only accuracy by +0.012 ± 0.020 "
+                                       "(bootstrap 95% CI [-0.005, +0.030]; paired t over 3 seeds p = 0.12)")
+    assert sentence(r).endswith(" by +0.012 ± 0.020 (bootstrap 95% CI [-0.005, +0.030]; "
+                                "paired t over 3 seeds p = 0.12)")
+    r = _result(-0.25, None, None, [-0.4, -0.1], n=1)
+    assert sentence(r, "accuracy", "distillation") == ("distillation changes RGB-only accuracy by -0.250 "
+                                                       "(bootstrap 95% CI [-0.400, -0.100])")
+
+
+@pytest.mark.xfail(strict=True, reason="ablation.sentence writes metric 'macro_f1' as 'macro-f1'; its docstring and "
+                                       "every other docstring in the module say 'macro-F1'")
+def test_sentence_names_macro_f1_as_in_its_docstring():
+    assert sentence(_result(0.0123, 0.0204, 0.1234, [-0.0051, 0.0302])).startswith(
+        "spectral guidance changes RGB-only macro-F1 by ")
+
+
+def test_sentence_of_a_real_result():
+    r = ablation(Y, {0: _pred(5), 1: _pred(6)}, {0: _pred(7), 1: _pred(7)}, np.arange(10), C, n_boot=100)
+    s = sentence(r, "accuracy")
+    assert s.startswith("spectral guidance changes RGB-only accuracy by +0.150 ± 0.071 (bootstrap 95% CI [")
+    assert s.endswith(f"; paired t over 2 seeds p = {r['accuracy']['p_paired_t']:.2f})")
