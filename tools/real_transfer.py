@@ -4,7 +4,7 @@ The 20 real Galaxy Zoo cutouts in ../shared/data/sdss_examples are named spiral_
 non_spiral_<id>.jpg. Each checkpoint classifies them through `specmorph.predict` (the exact training
 preprocessing); a prediction counts as "spiral" when it is one of the three spiral classes.
 
-Usage: python tools/real_transfer.py data/models/rgb_seed*.pt
+Usage: python tools/real_transfer.py data/models/rgb_only_seed*.pt
 """
 
 import argparse
