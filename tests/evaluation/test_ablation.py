@@ -133,8 +133,6 @@ def test_sentence_formats_signs_ci_and_test():
                                                        "(bootstrap 95% CI [-0.400, -0.100])")
 
 
-@pytest.mark.xfail(strict=True, reason="ablation.sentence writes metric 'macro_f1' as 'macro-f1'; its docstring and "
-                                       "every other docstring in the module say 'macro-F1'")
 def test_sentence_names_macro_f1_as_in_its_docstring():
     assert sentence(_result(0.0123, 0.0204, 0.1234, [-0.0051, 0.0302])).startswith(
         "spectral guidance changes RGB-only macro-F1 by ")

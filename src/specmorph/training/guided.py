@@ -1,4 +1,4 @@
-"""What one `model` choice trains: the RGB-only baseline, the spectrally guided network and, for distillation, its teacher.
+"""What one `model` choice trains: the RGB-only baseline, the guided network and, for distillation, its teacher.
 
 `model` (params.yaml) and `train.rgb_inference` pick the networks trained for each seed, in order:
 
@@ -66,10 +66,10 @@ def plan(model: str, rgb_inference: str) -> list[Job]:
         return jobs
     if model == "kd" or rgb_inference == "distil":
         teacher_kind = "concat" if model == "kd" else model
-        return jobs + [Job(f"{model}_teacher", teacher_kind), Job(model, "rgb", teacher=f"{model}_teacher")]
+        return [*jobs, Job(f"{model}_teacher", teacher_kind), Job(model, "rgb", teacher=f"{model}_teacher")]
     if rgb_inference == "hallucinate" and model != "gated":
         raise InputError(f"params.yaml: train.rgb_inference 'hallucinate' is implemented for model gated, not {model}")
-    return jobs + [Job(model, model, rgb_inference=rgb_inference)]
+    return [*jobs, Job(model, model, rgb_inference=rgb_inference)]
 
 
 @dataclass
