@@ -1,0 +1,84 @@
+"""Stage `cvt`: a CvT and a ResNet baseline on the high-confidence 5-class GZ2 subset, same split, budget and seeds."""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from specmorph.catalog.selection import FIVE_CLASSES
+from specmorph.errors import InputError
+from specmorph.evaluation.metrics import classification_metrics
+from specmorph.evaluation.plots import write_confusion_csv
+from specmorph.evaluation.report import aggregate_seeds, compare
+from specmorph.imaging.segment import SegmentParams
+from specmorph.imaging.transforms import PreprocessConfig
+from specmorph.io.catalogs import read_table
+from specmorph.io.hdf5 import params_hash, read_product
+from specmorph.models.checkpoint import save_checkpoint
+from specmorph.models.config import ModelConfig
+from specmorph.params import build
+from specmorph.stage_utils import params_of, stage_args, write_metrics
+from specmorph.training.dataset import build_set
+from specmorph.training.loop import TrainParams, predict_proba, train_model
+
+MODELS = {"cvt": "cvt", "resnet": "rgb"}  # name in metrics and checkpoints -> ModelConfig kind
+KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"] + [f"per_class.{c}.f1" for c in FIVE_CLASSES]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
+                      ("--models-dir", "checkpoints"), ("--metrics", "metrics JSON"), ("--plot", "CvT confusion CSV"))
+    params, p = params_of(args.params, "cvt")
+    t, seeds = params["train"], [int(s) for s in params["evaluate"]["seeds"]]
+    table = read_table(args.images, ["id_str", "galaxy_id", "source", "class5", "split", "califa_name"],
+                       dtype={"id_str": str, "galaxy_id": str, "class5": str, "califa_name": str})
+    rows = table[(table["source"] == "gz2") & table["class5"].isin(FIVE_CLASSES)].copy()
+    rows["label"] = rows["class5"].map(FIVE_CLASSES.index)  # build_set reads `label`: 5-class indices here
+    counts = {split: {c: int((rows.loc[rows["split"] == split, "class5"] == c).sum()) for c in FIVE_CLASSES}
+              for split in ("train", "test")}
+    if missing := [c for c, n in counts["train"].items() if n == 0]:
+        raise InputError(
+            f"{args.images}: no GZ2 training image of the 5-class subset in class(es) {', '.join(missing)}"
+        )
+    seg, seg_ids, _ = read_product(args.segmented, ["images"])
+    size, crop = int(p["image_size"]), float(p["crop_fraction"])
+    train, test = (build_set(rows[rows["split"] == split], seg["images"], seg_ids, np.zeros((0, 1), np.float32), [],
+                             size, crop) for split in ("train", "test"))
+    preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
+                                  segment_params=build(SegmentParams, params["segment"], "segment")).to_dict()
+    models_dir = Path(args.models_dir)
+    work_dir = models_dir.with_name(f".{models_dir.name}.partial")  # renamed only once every model is saved
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    results: dict[str, dict] = {name: {} for name in MODELS}
+    cvt_pred = []  # per seed, (n_test,) class indices, pooled into the confusion CSV
+    for seed in seeds:
+        for name, kind in MODELS.items():
+            cfg = ModelConfig(kind=kind, n_classes=len(FIVE_CLASSES), label_cols=FIVE_CLASSES, image_size=size,
+                              depth=tuple(t["depth"]), width=int(t["width"]), feature_dim=int(t["feature_dim"]),
+                              head_hidden=int(t["head_hidden"]), cvt_dims=tuple(p["dims"]),
+                              cvt_depths=tuple(p["depths"]), cvt_heads=tuple(p["heads"]), preprocess=preprocess)
+            tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                             weight_decay=float(p["weight_decay"]), seed=seed)
+            model, history = train_model(cfg, tp, train.data, None)
+            pred = predict_proba(model, test.data.images).argmax(axis=1)  # RGB only
+            results[name][seed] = classification_metrics(test.data.labels.numpy(), pred, FIVE_CLASSES)
+            if name == "cvt":
+                cvt_pred.append(pred)
+            save_checkpoint(work_dir / f"{name}_seed{seed}.pt", model, cfg,
+                            {"seed": seed, "history": history, "params_hash": params_hash(p),
+                             "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
+    shutil.rmtree(models_dir, ignore_errors=True)
+    os.replace(work_dir, models_dir)
+    write_confusion_csv(np.tile(test.data.labels.numpy(), len(seeds)), np.concatenate(cvt_pred), list(FIVE_CLASSES),
+                        args.plot)
+    write_metrics({"seeds": seeds, "n_train": len(train.table), "n_test": len(test.table),
+                   "n_train_galaxies": int(train.table["galaxy_id"].nunique()),
+                   "n_test_galaxies": int(test.table["galaxy_id"].nunique()), "class_counts": counts,
+                   **{name: aggregate_seeds(list(results[name].values()), KEYS) for name in MODELS},
+                   "cvt_minus_resnet": compare(results["resnet"], results["cvt"], KEYS)["metrics"]}, args.metrics)
+
+
+if __name__ == "__main__":
+    main()
