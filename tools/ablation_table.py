@@ -1,0 +1,53 @@
+"""Prints the README's ablation table from `metrics/ablation.json` files (one per `dvc exp run`).
+
+Usage: python tools/ablation_table.py run1/ablation.json run2/ablation.json ...
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from specmorph.evaluation.ablation import sentence
+
+SETS = {"gz2_test": "GZ2 test", "gz2_test_matched": "GZ2 test, eCALIFA galaxies", "galaxy10": "Galaxy10"}
+
+
+def _pm(d: dict) -> str:
+    return f"{d['mean']:.3f} ± {d['std']:.3f}" if d.get("std") is not None else f"{d['mean']:.3f}"
+
+
+def rows(path: Path, metric: str) -> list[str]:
+    """Markdown table rows of one ablation file: one per test set."""
+    a = json.loads(path.read_text())
+    run = f"`{a['model']}` ({a['rgb_inference']}, {a['embedder']})" if a["model"] != "kd" else f"`kd` ({a['embedder']})"
+    out = []
+    for key, label in SETS.items():
+        if key not in a:
+            continue
+        r = a[key][metric]
+        std = f" ± {r['diff_std']:.3f}" if r["diff_std"] is not None else ""
+        p = f"{r['p_paired_t']:.2f}" if r["p_paired_t"] is not None else "–"
+        lo, hi = r["ci95"]
+        out.append(f"| {run} | {label} ({a[key]['n_galaxies']}) | {_pm(r['baseline'])} | {_pm(r['guided'])} | "
+                   f"{r['diff_mean']:+.3f}{std} | [{lo:+.3f}, {hi:+.3f}] | {p} |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", type=Path, help="ablation.json files")
+    parser.add_argument("--metric", default="macro_f1", choices=["macro_f1", "accuracy"])
+    args = parser.parse_args()
+    print(f"| run (rgb_inference, embedder) | test set (galaxies) | RGB-only {args.metric} | guided | "
+          "guided − RGB-only, per-seed mean ± std | bootstrap 95% CI | paired t p |")
+    print("|---|---|---|---|---|---|---|")
+    for path in args.paths:
+        print("\n".join(rows(path, args.metric)))
+    for path in args.paths:
+        a = json.loads(path.read_text())
+        print(f"\n- {a['model']} / {a['rgb_inference']} / {a['embedder']}: "
+              f"{sentence(a['gz2_test'], args.metric, 'spectral guidance')}")
+
+
+if __name__ == "__main__":
+    main()
