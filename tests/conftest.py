@@ -19,3 +19,17 @@ def load_stage(name: str):
 @pytest.fixture
 def stage():
     return load_stage
+
+
+def pytest_addoption(parser):
+    parser.addoption("--remote-data", action="store_true", default=False,
+                     help="also run the tests marked remote_data, which reach the live archives")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--remote-data"):
+        return
+    skip = pytest.mark.skip(reason="reaches a live archive; run with --remote-data")
+    for item in items:
+        if "remote_data" in item.keywords:
+            item.add_marker(skip)
