@@ -11,6 +11,7 @@ from specmorph.errors import InputError
 from specmorph.evaluation.metrics import classification_metrics
 from specmorph.evaluation.plots import write_confusion_csv
 from specmorph.evaluation.report import aggregate_seeds, compare
+from specmorph.evaluation.study import TestSet, gradcam_galleries
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.catalogs import read_table
@@ -28,7 +29,8 @@ KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"] + [f"per_clas
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
-                      ("--models-dir", "checkpoints"), ("--metrics", "metrics JSON"), ("--plot", "CvT confusion CSV"))
+                      ("--models-dir", "checkpoints"), ("--metrics", "metrics JSON"), ("--plot", "CvT confusion CSV"),
+                      ("--gradcam-dir", "CvT Grad-CAM gallery"))
     params, p = params_of(args.params, "cvt")
     t, seeds = params["train"], [int(s) for s in params["evaluate"]["seeds"]]
     table = read_table(args.images, ["id_str", "galaxy_id", "source", "class5", "split", "califa_name"],
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
                              "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
     shutil.rmtree(models_dir, ignore_errors=True)
     os.replace(work_dir, models_dir)
+    gradcam_galleries(models_dir / f"cvt_seed{seeds[0]}.pt", TestSet("test", test.data.images.numpy(),
+                      test.data.labels.numpy(), test.table["galaxy_id"].to_numpy()), args.gradcam_dir, 4)
     write_confusion_csv(np.tile(test.data.labels.numpy(), len(seeds)), np.concatenate(cvt_pred), list(FIVE_CLASSES),
                         args.plot)
     write_metrics({"seeds": seeds, "n_train": len(train.table), "n_test": len(test.table),

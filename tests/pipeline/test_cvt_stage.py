@@ -34,7 +34,8 @@ def _params(work: Path) -> Path:
 
 def _argv(params_path: Path, images: str = "data/catalog/images.csv") -> list[str]:
     return ["--params", str(params_path), "--images", images, "--segmented", "data/segment/images.h5",
-            "--models-dir", "data/cvt", "--metrics", "metrics/cvt.json", "--plot", "plots/confusion_cvt.csv"]
+            "--models-dir", "data/cvt", "--metrics", "metrics/cvt.json", "--plot", "plots/confusion_cvt.csv",
+            "--gradcam-dir", "plots/gradcam_cvt"]
 
 
 def test_cvt_stage_trains_both_models_on_the_five_class_subset(tmp_path, monkeypatch, stage):
@@ -69,6 +70,7 @@ def test_cvt_stage_trains_both_models_on_the_five_class_subset(tmp_path, monkeyp
     assert sorted(p.name for p in Path("data/cvt").iterdir()) == [f"{m}_seed{s}.pt" for m in ("cvt", "resnet")
                                                                  for s in SEEDS]
     assert not Path("data/.cvt.partial").exists()
+    assert sorted(p.name for p in Path("plots/gradcam_cvt").glob("*.png")) == sorted(f"{c}.png" for c in FIVE_CLASSES)
     model, cfg, extra = load_checkpoint("data/cvt/cvt_seed1.pt")
     assert (cfg.kind, cfg.label_cols, cfg.cvt_dims, cfg.image_size) == ("cvt", FIVE_CLASSES, (8, 16, 32), 32)
     assert extra["seed"] == 1 and extra["n_train"] == len(train)

@@ -68,13 +68,16 @@ def ablations(preds: dict[str, dict[str, dict[int, np.ndarray]]], baseline: str,
 
 
 def gradcam_galleries(model_path: str | Path, test: TestSet, out_dir: str | Path, n_per_row: int) -> None:
-    """Grad-CAM gallery of one checkpoint on one test set: `<out_dir>/<class>.png` (replaces the directory)."""
-    model, _, _ = load_checkpoint(model_path)
+    """Grad-CAM gallery of one checkpoint on one test set: `<out_dir>/<class>.png` (replaces the directory).
+
+    Class names come from the checkpoint (`label_cols`), so 8-class and 5-class models both work.
+    """
+    model, cfg, _ = load_checkpoint(model_path)
     cam = gradcam_with_probs(model, test.images)
     out_dir = Path(out_dir)
     work = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(work, ignore_errors=True)
-    write_gallery(test.images, cam.cams, test.labels, cam.y_pred, list(CLASSES), work, n_per_row=n_per_row,
+    write_gallery(test.images, cam.cams, test.labels, cam.y_pred, list(cfg.label_cols), work, n_per_row=n_per_row,
                   title_prefix=f"{Path(model_path).stem}: ")
     shutil.rmtree(out_dir, ignore_errors=True)
     work.rename(out_dir)
