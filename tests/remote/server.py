@@ -17,6 +17,7 @@ _HTML = b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head>
 class _File:
     body: bytes
     content_type: str
+    headers: dict[str, str]
 
 
 class FaultServer:
@@ -47,7 +48,8 @@ class FaultServer:
         self.bytes_served = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fault-http", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fault-http", daemon=True)
 
     def start(self) -> FaultServer:
         self._thread.start()
@@ -66,9 +68,10 @@ class FaultServer:
         """Returns the URL serving `path` (leading slash optional)."""
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
-    def add(self, path: str, body: bytes, content_type: str = "application/octet-stream") -> str:
-        """Serves `body` at `path`; returns its URL."""
-        self._files["/" + path.lstrip("/")] = _File(bytes(body), content_type)
+    def add(self, path: str, body: bytes, content_type: str = "application/octet-stream",
+            headers: dict[str, str] | None = None) -> str:
+        """Serves `body` at `path` (with extra response `headers`, e.g. Content-Encoding); returns its URL."""
+        self._files["/" + path.lstrip("/")] = _File(bytes(body), content_type, dict(headers or {}))
         return self.url(path)
 
     def fail(self, path: str, plan: list) -> None:
@@ -156,7 +159,7 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             drop_after = arg if kind == "drop" else None
             stall = arg if kind == "stall" else 0.0
             body, status = file.body, 200
-            headers = {"Content-Type": file.content_type, "Accept-Ranges": "bytes"}
+            headers = {"Content-Type": file.content_type, "Accept-Ranges": "bytes", **file.headers}
             match = _RANGE.match(range_header or "")
             if match and kind != "ignore_range":
                 size = len(file.body)
