@@ -1,4 +1,4 @@
-"""Stage `ingest`: materialise data/raw/ from the mock survey (source: synthetic) or your own files (source: local)."""
+"""Stage `ingest`: data/raw/ from the mock survey (synthetic), your own files (local) or the real archives (remote)."""
 
 import argparse
 import logging
@@ -8,10 +8,13 @@ from pathlib import Path
 from specmorph.catalog.selection import REQUIRED_COLUMNS
 from specmorph.io.local import LocalSources, ingest_local
 from specmorph.params import ParamsError, build, load_params, section
+from specmorph.remote.plan import format_plan
+from specmorph.remote.sources import RemoteSources
+from specmorph.remote.survey import RemoteOptions, ingest_remote
 from specmorph.sky.survey import SkyConfig, generate_survey
 
 log = logging.getLogger("ingest")
-SOURCES = ("synthetic", "local")
+SOURCES = ("synthetic", "local", "remote")
 
 
 def _synthetic(params: dict, out_dir: Path) -> dict:
@@ -34,6 +37,17 @@ def _local(ingest: dict, out_dir: Path) -> dict:
     return ingest_local(src, out_dir, link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
 
 
+def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
+    remote = dict(ingest.get("remote") or {})
+    sources = build(RemoteSources, remote.pop("sources", None) or {}, "ingest.remote.sources")
+    options = build(RemoteOptions, remote, "ingest.remote")
+    result = ingest_remote(sources, options, out_dir, seed=int(params.get("seed", 42)),
+                           link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
+    if options.dry_run:
+        print(format_plan(result))
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml", help="params file")
@@ -47,7 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     if source not in SOURCES:
         raise ParamsError(f"params.yaml: ingest.source = {source!r}; expected one of {' | '.join(SOURCES)}")
     out_dir = Path(args.out_dir)
-    summary = _synthetic(params, out_dir) if source == "synthetic" else _local(ingest, out_dir)
+    if source == "remote":
+        summary = _remote(params, ingest, out_dir)
+    else:
+        summary = _synthetic(params, out_dir) if source == "synthetic" else _local(ingest, out_dir)
     log.info("ingest done: %s", summary)
 
 

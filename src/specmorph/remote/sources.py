@@ -1,0 +1,130 @@
+"""Where the real archives live: every URL and file-name template of a remote run, and where each came from.
+
+Nothing else in specmorph holds a URL. The defaults below were looked up in the archives' documentation
+and in public code that uses them (none could be reached from the machine this was written on, so the
+`remote_data` tests in tests/remote are the check that each still answers):
+
+- eCALIFA sample table (895 galaxies: Name, RA, DEC, z, Hubble `type`, ECSV) and the CALIFA DR3
+  morphology table (CALIFAID, REALNAME, DBName, RA, DE, integer `hubtyp`, bar, merg; '#' header, no
+  column line): the EDGE-CALIFA database, github.com/tonywong94/edge_pydb (MIT), pinned to commit
+  9aaef41 so the sha256 below stays valid (dat_glob/califa/ecalifa_global.csv and
+  dat_glob/califa/build/CALIFA_3_joint_classnum_new_update.csv).
+- eCALIFA V500 cubes (Sánchez et al. 2023, pipeline v2.3): ifs.astroscu.unam.mx/CALIFA/V500/v2.3/,
+  directory `reduced_masked/`; the file naming `<name>.V500.rscube.fits.gz` is assumed to be DR3's.
+- CALIFA DR3 V500 cubes (Sánchez et al. 2016, pipeline v2.2): califa.caha.es/FTP-PUB/reduced/V500/reduced_v2.2/
+  `<name>.V500.rscube.fits.gz` (also ftp://ftp.caha.es/CALIFA/reduced/).
+- SDSS DR10 colour cutouts: the DR10 ImgCutout service (skyserver.sdss3.org/dr10/en/help/docs/api.aspx#cutout),
+  `getjpeg.aspx?ra=&dec=&scale=&width=&height=`. The imaging is the same from DR8 to DR17;
+  SDSS_DR17_CUTOUT_URL is the maintained SkyServerWS endpoint with the same parameters.
+- Galaxy Zoo 2, Hart et al. (2016) table `gz2_hart16.csv.gz` (304,122 rows): data.galaxyzoo.org, hosted at
+  gz2hart.s3.amazonaws.com.
+- GZ2 images: the official set (Willett et al. 2013; zenodo.org/records/3565489, images_gz2.zip ~3.4 GB
+  with gz2_filename_mapping.csv) is one zip, so by default each selected GZ2 object gets a SkyServer cutout
+  at its RA/Dec instead; `gz2_image_dir` (+ `gz2_mapping_path`) uses the unzipped official images.
+- Galaxy10 DECaLS (Leung & Bovy 2019; 17,736 images, ~2.7 GB): zenodo.org/records/10845026, sha256 as
+  published by the astroNN documentation and used by several public loaders.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import quote, urlsplit
+
+EDGE_PYDB = ("https://raw.githubusercontent.com/tonywong94/edge_pydb/"
+             "9aaef410d34e6bf05e0db7e9600cedf4d70415d1/edge_pydb/dat_glob/califa")
+ECALIFA_TABLE_URL = f"{EDGE_PYDB}/ecalifa_global.csv"
+ECALIFA_TABLE_SHA256 = "9ab358b2e85ad4e38a0627605ff63950a039af84da269446819bd0d10435ac1c"  # 1,405,700 B
+DR3_TABLE_URL = f"{EDGE_PYDB}/build/CALIFA_3_joint_classnum_new_update.csv"
+DR3_TABLE_SHA256 = "c1e6bb4f8d50c38666fa4f97e35c546b17091f62e857b555738bac697d9f3a94"  # 74,495 B
+ECALIFA_CUBE_URL = "http://ifs.astroscu.unam.mx/CALIFA/V500/v2.3/reduced_masked/{name}.V500.rscube.fits.gz"
+DR3_CUBE_URL = "https://califa.caha.es/FTP-PUB/reduced/V500/reduced_v2.2/{name}.V500.rscube.fits.gz"
+SDSS_DR10_CUTOUT_URL = ("http://skyservice.pha.jhu.edu/DR10/ImgCutout/getjpeg.aspx"
+                        "?ra={ra:.6f}&dec={dec:.6f}&scale={scale:.6f}&width={width}&height={height}")
+SDSS_DR17_CUTOUT_URL = ("https://skyserver.sdss.org/dr17/SkyServerWS/ImgCutout/getjpeg"
+                        "?ra={ra:.6f}&dec={dec:.6f}&scale={scale:.6f}&width={width}&height={height}")
+GZ2_HART16_URL = "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz"
+GALAXY10_URL = "https://zenodo.org/records/10845026/files/Galaxy10_DECals.h5"
+GALAXY10_SHA256 = "19aefc477c41bb7f77ff07599a6b82a038dc042f889a111b0d4d98bb755c1571"
+
+SDSS_PIXSCALE = 0.396127  # arcsec/px, native SDSS imaging scale
+TABLE_FORMATS = ("ecalifa", "dr3")
+# Approximate sizes (B) for the dry run: the two tables as pinned above; a V500 cube (78×73×1877 flux, error
+# and flags, gzipped) 30-60 MB; a 424² SkyServer JPEG 15-40 kB; gz2_hart16.csv.gz ~0.2 GB; Galaxy10 2.7 GB.
+EST_BYTES = {"califa_table": 1_405_700, "gz2_table": 200_000_000, "cube": 45_000_000, "cutout": 30_000,
+             "gz2_image": 30_000, "galaxy10": 2_735_000_000}
+# Galaxies in each sample table (for a dry run before the table is in the cache).
+EST_GALAXIES = {"ecalifa": 895, "dr3": 1369}
+
+_NEEDS = {"cube_url_template": {"name"}, "cutout_url_template": {"ra", "dec"},
+          "gz2_image_url_template": {"ra", "dec"}}
+_ALLOWED = {"cube_url_template": {"name"}, "cutout_url_template": {"ra", "dec", "scale", "width", "height"},
+            "gz2_image_url_template": {"ra", "dec", "scale", "width", "height"}}
+
+
+def template_fields(template: str) -> set[str]:
+    """The field names of a str.format template: '{ra:.6f}/{name}' -> {'ra', 'name'}."""
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+
+
+def url_basename(url: str, default: str) -> str:
+    """The last path segment of `url` ('https://h/a/b.csv.gz?x=1' -> 'b.csv.gz'), or `default`."""
+    return PurePosixPath(urlsplit(url).path).name or default
+
+
+@dataclass(frozen=True)
+class RemoteSources:
+    """Every URL and template of a remote run (the `ingest.remote.sources` params); see the module docstring."""
+
+    califa_table_url: str = ECALIFA_TABLE_URL
+    califa_table_format: str = "ecalifa"  # ecalifa (ECSV: Name, RA, DEC, z, type) | dr3 (DBName, RA, DE, hubtyp)
+    califa_table_sha256: str = ECALIFA_TABLE_SHA256  # "" skips the check
+    cube_url_template: str = ECALIFA_CUBE_URL  # {name}
+    cutout_url_template: str = SDSS_DR10_CUTOUT_URL  # {ra} {dec} (deg) {scale} (arcsec/px) {width} {height} (px)
+    cutout_scale: float = SDSS_PIXSCALE  # arcsec/px: 424 px span 168", a CALIFA galaxy's whole disc
+    cutout_size: int = 424  # px
+    gz2_table_url: str = GZ2_HART16_URL
+    gz2_table_sha256: str = ""
+    gz2_image_url_template: str = SDSS_DR10_CUTOUT_URL
+    gz2_image_scale: float = 0.2  # arcsec/px; GZ2 used 0.02 petroR90_r per px (~0.15-0.25" at r < 17)
+    gz2_image_size: int = 424  # px, as the GZ2 images
+    gz2_image_dir: str = ""  # instead of cutouts: unzipped official GZ2 images, <dr7objid>.jpg or <asset_id>.jpg
+    gz2_mapping_path: str = ""  # with <asset_id>.jpg images: gz2_filename_mapping.csv (objid, asset_id)
+    galaxy10_url: str = GALAXY10_URL
+    galaxy10_sha256: str = GALAXY10_SHA256
+
+    def __post_init__(self) -> None:
+        if self.califa_table_format not in TABLE_FORMATS:
+            raise ValueError(f"califa_table_format={self.califa_table_format!r}; expected one of "
+                             f"{', '.join(TABLE_FORMATS)}")
+        for key, needed in _NEEDS.items():
+            try:
+                found = template_fields(getattr(self, key))
+            except ValueError as err:
+                raise ValueError(f"{key}: not a valid template ({err})") from err
+            if needed - found or found - _ALLOWED[key]:
+                raise ValueError(f"{key}={getattr(self, key)!r}: needs the fields {sorted(needed)} and may use "
+                                 f"only {sorted(_ALLOWED[key])}; found {sorted(found)}")
+        for key in ("cutout_size", "gz2_image_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)}; expected a positive number of pixels")
+        for key in ("cutout_scale", "gz2_image_scale"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key}={getattr(self, key)}; expected a positive scale in arcsec/px")
+        if self.gz2_mapping_path and not self.gz2_image_dir:
+            raise ValueError("gz2_mapping_path is set but gz2_image_dir is empty; give the unzipped image directory")
+
+    def cube_url(self, name: str) -> str:
+        """URL of galaxy `name`'s V500 cube (the name is percent-quoted; '+' and '.' are kept)."""
+        return self.cube_url_template.format(name=quote(name, safe="+"))
+
+    def cutout_url(self, ra: float, dec: float) -> str:
+        """SkyServer colour cutout of a CALIFA galaxy at (ra, dec) in degrees."""
+        return self.cutout_url_template.format(ra=float(ra), dec=float(dec), scale=self.cutout_scale,
+                                               width=self.cutout_size, height=self.cutout_size)
+
+    def gz2_image_url(self, ra: float, dec: float) -> str:
+        """Image of a GZ2 object at (ra, dec) in degrees."""
+        return self.gz2_image_url_template.format(ra=float(ra), dec=float(dec), scale=self.gz2_image_scale,
+                                                  width=self.gz2_image_size, height=self.gz2_image_size)

@@ -1,0 +1,317 @@
+"""Remote ingest: selects the sample, fetches it into the download cache, lays out data/raw as `source: local` does."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from specmorph.errors import InputError
+from specmorph.io.catalogs import write_table
+from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.io.local import PLAIN_CUBE_SUFFIX, LocalSources, ingest_local
+from specmorph.remote import files
+from specmorph.remote.http import Fetched, RetryPolicy
+from specmorph.remote.jobs import (
+    Cache,
+    IncompleteDownload,
+    Job,
+    Outcome,
+    link_or_copy,
+    raise_failures,
+    run_jobs,
+    summarise,
+    utc_now,
+    write_json,
+)
+from specmorph.remote.plan import dry_run, estimate_counts
+from specmorph.remote.select import (
+    check_gz2_columns,
+    read_califa_table,
+    read_gz2_positions,
+    read_gz2_rows,
+    select_califa,
+    select_gz2,
+)
+from specmorph.remote.sources import EST_BYTES, RemoteSources, url_basename
+
+log = logging.getLogger(__name__)
+
+SUMMARY_NAME = "remote_summary.json"
+MANIFEST_NAME = "MANIFEST.csv"
+MANIFEST_COLUMNS = ("path", "source_url", "bytes", "sha256", "fetched_at")
+LOCAL_DIR = "local"  # in the cache: the `source: local` inputs built from the downloads
+_OK = ("fetched", "cached")
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """What a remote run fetches and how (the `ingest.remote` params other than `sources`)."""
+
+    cache_dir: str = "data/download_cache"  # persistent, outside data/raw: a killed run resumes from it
+    dry_run: bool = False  # print what would be fetched and its size; fetch nothing
+    max_galaxies: int = 20  # CALIFA galaxies (-1: all)
+    hubble_types: tuple[str, ...] = ()  # keep only these CALIFA types ('E' = E0-E7); empty: all
+    require_gz2_match: bool = True  # keep only CALIFA galaxies with a GZ2 row within match_radius_arcsec
+    match_radius_arcsec: float = 5.0  # arcsec; the crossmatch stage then applies its own radius
+    max_gz2_images: int = 200  # GZ2 field galaxies besides the CALIFA-matched rows (-1: all 304k)
+    galaxy10: bool = False  # fetch Galaxy10_DECals.h5 (2.7 GB); false writes an empty Galaxy10 file
+    galaxy10_max_images: int = -1  # keep a seeded random subset of Galaxy10 (-1: all 17,736)
+    workers: int = 4  # concurrent downloads
+    tries: int = 5  # attempts per file
+    timeout_s: float = 60.0  # s, connect and per-read
+
+
+def table_jobs(sources: RemoteSources) -> list[Job]:
+    """The CALIFA sample table and the GZ2 table: fetched first, since the selection reads them."""
+    return [Job("califa_table", "sample", sources.califa_table_url,
+                f"califa/{url_basename(sources.califa_table_url, 'califa_table.csv')}", EST_BYTES["califa_table"],
+                sources.califa_table_sha256 or None),
+            Job("gz2_table", "gz2_hart16", sources.gz2_table_url,
+                f"gz2/{url_basename(sources.gz2_table_url, 'gz2_hart16.csv.gz')}", EST_BYTES["gz2_table"],
+                sources.gz2_table_sha256 or None)]
+
+
+def object_jobs(sources: RemoteSources, options: RemoteOptions, califa: pd.DataFrame, gz2: pd.DataFrame) -> list[Job]:
+    """One job per cube, SDSS cutout and GZ2 image of the selection, and Galaxy10 when asked for."""
+    jobs = []
+    for name in califa["name"]:
+        url = sources.cube_url(name)
+        suffix = CUBE_SUFFIX if url.split("?")[0].endswith(".gz") else PLAIN_CUBE_SUFFIX
+        jobs.append(Job("cube", name, url, f"califa/cubes/{name}{suffix}", EST_BYTES["cube"]))
+    jobs += [Job("cutout", n, sources.cutout_url(ra, dec), f"sdss/cutouts/{n}.jpg", EST_BYTES["cutout"])
+             for n, ra, dec in zip(califa["name"], califa["ra"], califa["dec"], strict=True)]
+    if not sources.gz2_image_dir:
+        jobs += [Job("gz2_image", i, sources.gz2_image_url(ra, dec), f"gz2/images/{i}.jpg", EST_BYTES["gz2_image"])
+                 for i, ra, dec in zip(gz2["dr7objid"], gz2["ra"], gz2["dec"], strict=True)]
+    if options.galaxy10:
+        jobs.append(Job("galaxy10", "Galaxy10_DECals", sources.galaxy10_url,
+                        f"galaxy10/{url_basename(sources.galaxy10_url, 'Galaxy10_DECals.h5')}",
+                        EST_BYTES["galaxy10"], sources.galaxy10_sha256 or None))
+    return jobs
+
+
+def make_validator(sources: RemoteSources, gz2_columns: Sequence[str]):
+    """The on-arrival check of each kind of file; raises InputError (the file is then quarantined)."""
+    def gz2_table(path: Path) -> None:
+        if path.name.endswith(".gz"):
+            files.check_gzip(path)
+        check_gz2_columns(path, gz2_columns)
+
+    checks = {"cube": files.check_cube, "cutout": files.check_image, "gz2_image": files.check_image,
+              "califa_table": lambda p: read_califa_table(p, sources.califa_table_format),
+              "gz2_table": gz2_table, "galaxy10": files.check_galaxy10}
+
+    def validate(job: Job, path: Path) -> None:
+        try:
+            checks[job.kind](path)
+        except InputError:
+            raise
+        except (OSError, EOFError, ValueError, zlib.error, pd.errors.ParserError) as err:
+            raise InputError(f"{path}: not a valid {job.kind} ({type(err).__name__}: {err})") from err
+
+    return validate
+
+
+def _select(options: RemoteOptions, califa_all: pd.DataFrame, gz2_pos: pd.DataFrame,
+            seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    califa = select_califa(califa_all, max_galaxies=options.max_galaxies, seed=seed,
+                           hubble_types=options.hubble_types, radius_arcsec=options.match_radius_arcsec,
+                           gz2=gz2_pos if options.require_gz2_match else None)
+    rows, matched = select_gz2(gz2_pos, califa, radius_arcsec=options.match_radius_arcsec,
+                               max_field=options.max_gz2_images, seed=seed)
+    return califa, gz2_pos.iloc[rows].reset_index(drop=True), matched
+
+
+def local_gz2_images(sources: RemoteSources, cache: Cache, ids: Sequence[str], validate) -> list[Outcome]:
+    """GZ2 images from the user's unzipped official set, linked into the cache as <dr7objid>.jpg."""
+    src_dir = Path(sources.gz2_image_dir).expanduser()
+    if not src_dir.is_dir():
+        raise InputError(f"{src_dir}: gz2_image_dir not found")
+    names = {i: f"{i}.jpg" for i in ids}
+    if sources.gz2_mapping_path:
+        mapping = pd.read_csv(Path(sources.gz2_mapping_path).expanduser(), dtype=str)
+        if not {"objid", "asset_id"} <= set(mapping.columns):
+            raise InputError(f"{sources.gz2_mapping_path}: needs the columns objid and asset_id")
+        asset = dict(zip(mapping["objid"].str.strip(), mapping["asset_id"].str.strip(), strict=True))
+        names = {i: f"{asset.get(i, i)}.jpg" for i in ids}
+    outcomes = []
+    for i in ids:
+        src = src_dir / names[i]
+        job = Job("gz2_image", i, src.resolve().as_uri(), f"gz2/images/{i}.jpg", 0)
+        if not src.is_file():
+            outcomes.append(Outcome(job, "skipped", f"{src}: no such image"))
+            continue
+        dest = cache.path(job.rel)
+        link_or_copy(src, dest)
+        try:
+            validate(job, dest)
+        except InputError as err:
+            cache.quarantine(job, str(err))
+            outcomes.append(Outcome(job, "quarantined", str(err)))
+            continue
+        size = dest.stat().st_size
+        got = Fetched(job.url, dest, size, files.sha256_of(dest), utc_now(), False, True)
+        outcomes.append(Outcome(job, "cached", fetched=got))
+    return outcomes
+
+
+def _fill_redshifts(califa: pd.DataFrame, cubes: dict[str, Path], dropped: list[dict]) -> pd.DataFrame:
+    """Redshifts missing from the table (DR3) from each cube's MED_VEL; galaxies without one are dropped."""
+    keep = []
+    for i, (name, z) in enumerate(zip(califa["name"], califa["redshift"], strict=True)):
+        if not np.isfinite(z):
+            z = files.cube_redshift(cubes[name])
+            if z is None:
+                dropped.append({"kind": "califa", "key": name, "reason": "no redshift: not in the table and no "
+                                "MED_VEL in the cube header"})
+                continue
+            califa.loc[i, "redshift"] = z
+        keep.append(i)
+    return califa.iloc[keep].reset_index(drop=True)
+
+
+def _galaxy10(options: RemoteOptions, ok: dict, cache: Cache, local: Path, seed: int) -> tuple[Path, bool]:
+    """The Galaxy10 file for ingest_local and whether it is the download itself (not a subset or empty)."""
+    if not options.galaxy10:
+        path = local / "Galaxy10_empty.h5"
+        files.write_empty_galaxy10(path)
+        log.warning("ingest.remote.galaxy10 is false: data/raw gets a Galaxy10 file with no images")
+        return path, False
+    got = ok.get(("galaxy10", "Galaxy10_DECals"))
+    if got is None:
+        raise IncompleteDownload("Galaxy10 was asked for (ingest.remote.galaxy10: true) but did not arrive; "
+                                 f"see {cache.root / SUMMARY_NAME}")
+    n = len(files.open_galaxy10(got.path).ans)
+    if options.galaxy10_max_images < 0 or options.galaxy10_max_images >= n:
+        return got.path, True
+    rows = np.sort(np.random.default_rng([seed, 3]).permutation(n)[:options.galaxy10_max_images])
+    path = local / f"Galaxy10_subset_{len(rows)}.h5"
+    files.write_galaxy10_subset(got.path, path, rows)
+    return path, False
+
+
+def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path, *, seed: int = 42,
+                  link: str = "hardlink", gz2_columns: Sequence[str] = ()) -> dict:
+    """Fetches the selected part of the real surveys into the cache and lays it out in `out_dir`.
+
+    Order: the two tables; the selection; cubes, cutouts, GZ2 images (and Galaxy10) with `options.workers`
+    threads, each validated on arrival or quarantined; objects that were not found (404) or quarantined
+    are dropped with their galaxy; a download that failed after all retries stops the run after the others
+    (a re-run resumes). Then the `source: local` inputs are written under `<cache>/local`, ingest_local
+    links them into `out_dir`, and remote_summary.json and MANIFEST.csv are written last.
+
+    Args:
+        sources: URLs and templates.
+        options: Selection, cache and concurrency.
+        out_dir: The survey directory (data/raw); replaced only when everything is in place.
+        seed: Seed of the random selections.
+        link: ingest_local link mode.
+        gz2_columns: GZ2 columns later stages need, checked on arrival.
+
+    Returns:
+        The summary (or, with `options.dry_run`, the plan; nothing is fetched or written to `out_dir`).
+    """
+    cache = Cache(options.cache_dir)
+    validate = make_validator(sources, gz2_columns)
+    tables = table_jobs(sources)
+    if options.dry_run:
+        def objects(califa_all: pd.DataFrame, gz2_pos: pd.DataFrame) -> list[Job]:
+            return object_jobs(sources, options, *_select(options, califa_all, gz2_pos, seed)[:2])
+
+        return dry_run(sources, cache, tables, objects,
+                       lambda: estimate_counts(sources, options.max_galaxies, options.max_gz2_images, options.galaxy10))
+    policy = RetryPolicy(tries=options.tries, timeout_s=options.timeout_s)
+    outcomes = run_jobs(tables, cache, policy, validate, options.workers, "tables")
+    missing = [o for o in outcomes if o.status not in _OK]
+    if missing:
+        write_json(summarise(outcomes), cache.root / SUMMARY_NAME)
+        raise IncompleteDownload("the sample tables are needed before anything else:\n  " + "\n  ".join(
+            f"{o.job.name} {o.status}: {o.detail}" for o in missing))
+    califa, gz2, matched = _select(options, read_califa_table(outcomes[0].fetched.path, sources.califa_table_format),
+                                   read_gz2_positions(outcomes[1].fetched.path), seed)
+    outcomes += run_jobs(object_jobs(sources, options, califa, gz2), cache, policy, validate, options.workers,
+                         "objects")
+    if sources.gz2_image_dir:
+        outcomes += local_gz2_images(sources, cache, gz2["dr7objid"].tolist(), validate)
+    ok = {(o.job.kind, o.job.key): o.fetched for o in outcomes if o.status in _OK}
+    summary = {**summarise(outcomes), "selected": {"n_califa": len(califa), "n_gz2": len(gz2),
+                                                   "n_gz2_matched": int(matched.sum())},
+               "options": asdict(options), "sources": asdict(sources), "seed": seed, "finished_at": utc_now()}
+    write_json(summary, cache.root / SUMMARY_NAME)
+    raise_failures(outcomes)
+
+    dropped: list[dict] = []
+    for name in califa["name"]:
+        lost = [k for k in ("cube", "cutout") if (k, name) not in ok]
+        if lost:
+            dropped.append({"kind": "califa", "key": name, "reason": f"no {' and no '.join(lost)}"})
+    lost_names = {d["key"] for d in dropped}
+    califa = califa[~califa["name"].isin(lost_names)].reset_index(drop=True)
+    califa = _fill_redshifts(califa, {n: ok[("cube", n)].path for n in califa["name"]}, dropped)
+    gz2_ids = [i for i in gz2["dr7objid"] if ("gz2_image", i) in ok]
+    dropped += [{"kind": "gz2", "key": i, "reason": "no image"} for i in gz2["dr7objid"] if ("gz2_image", i) not in ok]
+    if califa.empty:
+        raise InputError(f"no CALIFA galaxy arrived complete (cube, cutout, redshift); see {cache.root / SUMMARY_NAME}")
+
+    local = cache.path(LOCAL_DIR)
+    shutil.rmtree(local, ignore_errors=True)
+    local.mkdir(parents=True)
+    write_table(califa[["name", "ra", "dec", "redshift", "hubtyp"]], local / "morphology.csv")
+    cutouts = [ok[("cutout", n)].path for n in califa["name"]]
+    write_table(pd.DataFrame({"name": califa["name"], "ra": califa["ra"], "dec": califa["dec"],
+                              "file": [Path("..", p.relative_to(cache.root)).as_posix() for p in cutouts]}),
+                local / "sdss_index.csv")
+    write_table(read_gz2_rows(outcomes[1].fetched.path, set(gz2_ids)), local / "gz2_hart16.csv")
+    g10_path, g10_is_download = _galaxy10(options, ok, cache, local, seed)
+    src = LocalSources(local / "morphology.csv", cache.path("califa/cubes"), local / "sdss_index.csv",
+                       local / "gz2_hart16.csv", cache.path("gz2/images"), g10_path)
+    cache.path("califa/cubes").mkdir(parents=True, exist_ok=True)
+    cache.path("gz2/images").mkdir(parents=True, exist_ok=True)
+    placed = ingest_local(src, Path(out_dir), link=link, gz2_columns=gz2_columns)
+
+    summary.update(dropped=dropped, placed=placed, finished_at=utc_now())
+    write_json(summary, cache.root / SUMMARY_NAME)
+    write_json(summary, Path(out_dir) / SUMMARY_NAME)
+    known = {f"{LAYOUT['cube_dir']}/{n}{CUBE_SUFFIX}": ok[("cube", n)] for n in califa["name"]}
+    known.update({f"{LAYOUT['cutout_dir']}/{n}.jpg": ok[("cutout", n)] for n in califa["name"]})
+    known.update({f"{LAYOUT['gz2_image_dir']}/{i}.jpg": ok[("gz2_image", i)] for i in gz2_ids})
+    derived = {LAYOUT["morphology_path"]: sources.califa_table_url, LAYOUT["gz2_catalog_path"]: sources.gz2_table_url,
+               LAYOUT["galaxy10_path"]: sources.galaxy10_url if options.galaxy10 else ""}
+    if g10_is_download:
+        known[LAYOUT["galaxy10_path"]] = ok[("galaxy10", "Galaxy10_DECals")]
+    write_manifest(Path(out_dir), known, derived)
+    log.info("remote ingest: %s; %d CALIFA galaxies, %d GZ2 rows in %s (%d dropped)", summary["totals"],
+             len(califa), len(gz2_ids), out_dir, len(dropped))
+    return summary
+
+
+def write_manifest(out_dir: Path, known: dict[str, Fetched], derived: dict[str, str]) -> Path:
+    """Writes `<out_dir>/MANIFEST.csv` (atomically): path, source_url, bytes, sha256, fetched_at of every file.
+
+    Args:
+        out_dir: The survey directory.
+        known: Downloaded files by path relative to `out_dir` (their sha256 is re-used when the size matches).
+        derived: Files written here from a downloaded table, by relative path -> that table's URL. Other files
+            (summaries, the cutout index) have an empty source_url; their fetched_at is when they were written.
+
+    Returns:
+        The manifest's path.
+    """
+    rows = []
+    for path in sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
+        rel = path.relative_to(out_dir).as_posix()
+        got = known.get(rel)
+        size = path.stat().st_size
+        same = got is not None and got.bytes == size
+        rows.append({"path": rel, "source_url": got.url if got else derived.get(rel, ""), "bytes": size,
+                     "sha256": got.sha256 if same else files.sha256_of(path),
+                     "fetched_at": got.fetched_at if got else utc_now()})
+    return write_table(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), out_dir / MANIFEST_NAME)
+
