@@ -145,6 +145,8 @@ def _one(job: Job, cache: Cache, policy: RetryPolicy, validate: Callable[[Job, P
         validate(job, dest)
     except InputError as err:
         cache.quarantine(job, str(err))
+        if got.cached:  # a bad file left in the cache (not validated before): fetch it afresh, once
+            return _one(job, cache, policy, validate, session, bar)
         return Outcome(job, "quarantined", str(err), got)
     cache.record(job.rel, got)
     return Outcome(job, "cached" if got.cached else "fetched", fetched=got)

@@ -88,7 +88,9 @@ def read_califa_table(path: str | Path, table_format: str) -> pd.DataFrame:
             raise InputError(f"{path}: {df.shape[1]} columns; the DR3 morphology table has {len(DR3_COLUMNS)}: "
                              f"{', '.join(DR3_COLUMNS)}")
         df.columns = list(DR3_COLUMNS)
-        return _morphology(path, df["DBName"], df["RA"], df["DE"], [np.nan] * len(df), df["hubtyp"])
+        codes = pd.to_numeric(df["hubtyp"], errors="coerce")  # the real table has '11' and '11.0'
+        types = [c if np.isfinite(c) else raw for c, raw in zip(codes, df["hubtyp"], strict=True)]
+        return _morphology(path, df["DBName"], df["RA"], df["DE"], [np.nan] * len(df), types)
     raise ValueError(f"table_format={table_format!r}; expected ecalifa or dr3")
 
 
