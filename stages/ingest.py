@@ -45,7 +45,8 @@ def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
                            link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
     if options.dry_run:
         print(format_plan(result))
-    return result
+        return {"dry_run": True, "bytes_to_fetch": result["bytes_to_fetch"]}
+    return {k: result[k] for k in ("totals", "selected", "placed")} | {"dropped": len(result["dropped"])}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,8 +13,8 @@ from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology
 from specmorph.io.cubes import read_cube
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
-from specmorph.remote.files import sha256_of
-from specmorph.remote.survey import MANIFEST_COLUMNS, MANIFEST_NAME, SUMMARY_NAME
+from specmorph.remote.files import MANIFEST_COLUMNS, MANIFEST_NAME, sha256_of
+from specmorph.remote.survey import SUMMARY_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 

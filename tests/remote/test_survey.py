@@ -17,9 +17,10 @@ from specmorph.catalog.selection import REQUIRED_COLUMNS
 from specmorph.io.catalogs import read_morphology
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.remote.files import MANIFEST_NAME
 from specmorph.remote.http import RetryPolicy
 from specmorph.remote.jobs import LEDGER_NAME, Cache, IncompleteDownload, Job, run_jobs
-from specmorph.remote.survey import MANIFEST_NAME, SUMMARY_NAME, RemoteOptions, ingest_remote
+from specmorph.remote.survey import SUMMARY_NAME, RemoteOptions, ingest_remote
 
 
 def _load(name: str):

@@ -1,4 +1,4 @@
-"""Checks downloaded files on arrival (gzip, V500 cube header, JPEG, Galaxy10 by slices) and writes Galaxy10 subsets."""
+"""Downloaded files: checks on arrival (gzip, V500 cube, JPEG, Galaxy10 by slices), Galaxy10 subsets, MANIFEST.csv."""
 
 from __future__ import annotations
 
@@ -11,13 +11,17 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 from astropy.io import fits
 from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.io.catalogs import write_table
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.images import read_image
 from specmorph.io.local import check_cube_header
+from specmorph.remote.http import Fetched
+from specmorph.remote.jobs import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ C_KMS = 299_792.458  # km/s
 GALAXY10_SIZE = 256  # px
 GALAXY10_SLICE = 256  # images read at a time (~50 MB)
 _READ_BYTES = 1 << 22
+MANIFEST_NAME = "MANIFEST.csv"
+MANIFEST_COLUMNS = ("path", "source_url", "bytes", "sha256", "fetched_at")
 
 
 def sha256_of(path: Path) -> str:
@@ -128,3 +134,27 @@ def _create(out: h5py.File, like, n: int) -> None:
 def write_empty_galaxy10(dst: Path) -> None:
     """A Galaxy10-layout file with no images, for a run without Galaxy10 (the evaluate stage then has none)."""
     write_galaxy10_subset(None, dst, np.zeros(0, np.int64))
+
+
+def write_manifest(out_dir: Path, known: dict[str, Fetched], derived: dict[str, str]) -> Path:
+    """Writes `<out_dir>/MANIFEST.csv` (atomically): path, source_url, bytes, sha256, fetched_at of every file.
+
+    Args:
+        out_dir: The survey directory.
+        known: Downloaded files by path relative to `out_dir` (their sha256 is re-used when the size matches).
+        derived: Files written here from a downloaded table, by relative path -> that table's URL. Other files
+            (summaries, the cutout index) have an empty source_url; their fetched_at is when they were written.
+
+    Returns:
+        The manifest's path.
+    """
+    rows = []
+    for path in sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
+        rel = path.relative_to(out_dir).as_posix()
+        got = known.get(rel)
+        size = path.stat().st_size
+        same = got is not None and got.bytes == size
+        rows.append({"path": rel, "source_url": got.url if got else derived.get(rel, ""), "bytes": size,
+                     "sha256": got.sha256 if same else sha256_of(path),
+                     "fetched_at": got.fetched_at if got else utc_now()})
+    return write_table(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), out_dir / MANIFEST_NAME)

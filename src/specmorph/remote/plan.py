@@ -77,7 +77,8 @@ def dry_run(sources: RemoteSources, cache: Cache, tables: Sequence[Job],
     plan = {"dry_run": True, "exact": exact, "by_kind": by_kind,
             "bytes_to_fetch": sum(r["bytes_to_fetch"] for r in by_kind.values()),
             "list_path": None if list_path is None else str(list_path)}
-    log.info("dry run:\n%s", format_plan(plan))
+    log.info("dry run: ~%s to fetch (%s); nothing fetched", _size(plan["bytes_to_fetch"]),
+             "exact" if exact else "estimated")
     return plan
 
 

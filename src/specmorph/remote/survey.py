@@ -44,8 +44,6 @@ from specmorph.remote.sources import EST_BYTES, RemoteSources, url_basename
 log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "remote_summary.json"
-MANIFEST_NAME = "MANIFEST.csv"
-MANIFEST_COLUMNS = ("path", "source_url", "bytes", "sha256", "fetched_at")
 LOCAL_DIR = "local"  # in the cache: the `source: local` inputs built from the downloads
 _OK = ("fetched", "cached")
 
@@ -286,32 +284,7 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
                LAYOUT["galaxy10_path"]: sources.galaxy10_url if options.galaxy10 else ""}
     if g10_is_download:
         known[LAYOUT["galaxy10_path"]] = ok[("galaxy10", "Galaxy10_DECals")]
-    write_manifest(Path(out_dir), known, derived)
+    files.write_manifest(Path(out_dir), known, derived)
     log.info("remote ingest: %s; %d CALIFA galaxies, %d GZ2 rows in %s (%d dropped)", summary["totals"],
              len(califa), len(gz2_ids), out_dir, len(dropped))
     return summary
-
-
-def write_manifest(out_dir: Path, known: dict[str, Fetched], derived: dict[str, str]) -> Path:
-    """Writes `<out_dir>/MANIFEST.csv` (atomically): path, source_url, bytes, sha256, fetched_at of every file.
-
-    Args:
-        out_dir: The survey directory.
-        known: Downloaded files by path relative to `out_dir` (their sha256 is re-used when the size matches).
-        derived: Files written here from a downloaded table, by relative path -> that table's URL. Other files
-            (summaries, the cutout index) have an empty source_url; their fetched_at is when they were written.
-
-    Returns:
-        The manifest's path.
-    """
-    rows = []
-    for path in sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
-        rel = path.relative_to(out_dir).as_posix()
-        got = known.get(rel)
-        size = path.stat().st_size
-        same = got is not None and got.bytes == size
-        rows.append({"path": rel, "source_url": got.url if got else derived.get(rel, ""), "bytes": size,
-                     "sha256": got.sha256 if same else files.sha256_of(path),
-                     "fetched_at": got.fetched_at if got else utc_now()})
-    return write_table(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), out_dir / MANIFEST_NAME)
-
