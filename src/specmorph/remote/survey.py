@@ -186,7 +186,9 @@ def _galaxy10(options: RemoteOptions, ok: dict, cache: Cache, local: Path, seed:
     if got is None:
         raise IncompleteDownload("Galaxy10 was asked for (ingest.remote.galaxy10: true) but did not arrive; "
                                  f"see {cache.root / SUMMARY_NAME}")
-    n = len(files.open_galaxy10(got.path).ans)
+    g10 = files.open_galaxy10(got.path)
+    n = len(g10.ans)
+    g10.close()
     if options.galaxy10_max_images < 0 or options.galaxy10_max_images >= n:
         return got.path, True
     rows = np.sort(np.random.default_rng([seed, 3]).permutation(n)[:options.galaxy10_max_images])
