@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from specmorph.catalog.selection import REQUIRED_COLUMNS
 from specmorph.errors import InputError
+from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
 from specmorph.remote.files import check_image
 from specmorph.remote.http import RetryPolicy, fetch
 from specmorph.remote.select import expand_types, read_califa_table, select_califa, select_gz2
@@ -24,11 +26,11 @@ from specmorph.remote.sources import (
     GALAXY10_URL,
     RemoteSources,
 )
-from specmorph.sky.votes import GZ2_COLUMNS
 from specmorph.taxonomy import CALIFA_TYPES
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "califa"
 NGC5947 = (232.65232, 42.71725)  # deg, a CALIFA galaxy in the SDSS and GZ2 footprint
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _load(name: str):
@@ -150,7 +152,8 @@ def test_dry_run_size_estimates_are_in_a_plausible_range():
     assert 1e7 < EST_BYTES["cube"] < 2e8 and 5e3 < EST_BYTES["cutout"] < 2e5 and 2e9 < EST_BYTES["galaxy10"] < 4e9
 
 
-# Live archives: one small object per source (run with --remote-data).
+# Live archives: one small object per source (run with --remote-data), each parsed by a helper that the
+# offline twin below runs on locally made files of the same format.
 
 
 def _head_bytes(url: str, n: int) -> bytes:
@@ -160,6 +163,33 @@ def _head_bytes(url: str, n: int) -> bytes:
     with requests.get(url, headers={"Range": f"bytes=0-{n - 1}"}, stream=True, timeout=60) as r:
         r.raise_for_status()
         return r.raw.read(n)
+
+
+def _cube_header(prefix: bytes) -> fits.Header:
+    """The primary header from the first bytes of a gzipped FITS cube."""
+    raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(prefix)
+    end = next(i for i in range(0, len(raw), 80) if raw[i:i + 80].rstrip() == b"END")
+    return fits.Header.fromstring(raw[:end + 80].decode("ascii"))
+
+
+def _gz2_rows(prefix: bytes) -> pd.DataFrame:
+    """The complete rows among the first bytes of gz2_hart16.csv.gz."""
+    text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(prefix).decode()
+    return pd.read_csv(io.StringIO(text.rsplit("\n", 1)[0]), dtype={"dr7objid": str})
+
+
+def _check_gz2_rows(rows: pd.DataFrame) -> None:
+    assert {"dr7objid", "ra", "dec", "gz2_class", *REQUIRED_COLUMNS} <= set(rows.columns)
+    assert len(rows) > 0 and rows["dr7objid"].str.fullmatch(r"\d{18}").all()
+
+
+def test_live_helpers_parse_real_format_files(tmp_path):
+    mock = fake.build_mock(tmp_path)
+    name = pd.read_csv(mock / LAYOUT["morphology_path"])["name"].iloc[0]
+    header = _cube_header((mock / LAYOUT["cube_dir"] / f"{name}{CUBE_SUFFIX}").read_bytes()[:4096])
+    assert header["NAXIS"] == 3 and header["NAXIS3"] == 1877 and header["OBJECT"] == name
+    _check_gz2_rows(_gz2_rows(gzip.compress((mock / LAYOUT["gz2_catalog_path"]).read_bytes())[:4096]))
+    assert (mock / LAYOUT["galaxy10_path"]).read_bytes()[:8] == HDF5_SIGNATURE
 
 
 @pytest.mark.remote_data
@@ -180,8 +210,7 @@ def test_live_dr3_table(tmp_path):
 @pytest.mark.remote_data
 @pytest.mark.parametrize("template", [RemoteSources().cube_url_template, DR3_CUBE_URL])
 def test_live_cube_header(template):
-    raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(_head_bytes(template.format(name="NGC5947"), 65536))
-    header = fits.Header.fromstring(raw[: raw.index(b"END" + b" " * 77) + 80].decode("ascii"))
+    header = _cube_header(_head_bytes(template.format(name="NGC5947"), 65536))
     assert header["NAXIS"] == 3 and header["NAXIS3"] == 1877 and header["CRVAL3"] == pytest.approx(3749.0)
 
 
@@ -194,19 +223,9 @@ def test_live_sdss_cutout(tmp_path):
 
 @pytest.mark.remote_data
 def test_live_gz2_table_first_rows():
-    text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(_head_bytes(RemoteSources().gz2_table_url, 1 << 20))
-    rows = pd.read_csv(io.StringIO(text.decode().rsplit("\n", 1)[0]), dtype={"dr7objid": str})
-    assert list(rows.columns) == list(GZ2_COLUMNS) and rows["dr7objid"].str.fullmatch(r"\d{18}").all()
+    _check_gz2_rows(_gz2_rows(_head_bytes(RemoteSources().gz2_table_url, 1 << 20)))
 
 
 @pytest.mark.remote_data
 def test_live_galaxy10_is_hdf5():
-    assert _head_bytes(GALAXY10_URL, 8) == b"\x89HDF\r\n\x1a\n"
-
-
-def test_live_helpers_parse_what_they_will_receive():
-    """The offline twin of the live checks: the same parsing on locally made bytes."""
-    header = fits.Header({"NAXIS": 3, "NAXIS3": 1877, "CRVAL3": 3749.0})
-    blob = gzip.compress(fits.PrimaryHDU(header=header).header.tostring().encode() + b"\0" * 5000)
-    raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(blob[:200])
-    assert raw.startswith(b"SIMPLE")
+    assert _head_bytes(GALAXY10_URL, 8) == HDF5_SIGNATURE
