@@ -210,3 +210,15 @@ def test_real_califa_integrated_spectrum():
     wave, spec = galaxy_spectrum(cube)
     assert np.nanmedian(spec[(wave >= 5450) & (wave <= 5550)]) == pytest.approx(1.0)
     assert np.nanmax(spec[(wave > 6650) & (wave < 6720)]) > 1.2  # Hα+[N II] at z ≈ 0.02
+
+
+@pytest.mark.parametrize(("file_name", "name"), [
+    ("NGC5947.V500.rscube.fits.gz", "NGC5947"),
+    ("SDSSJ100141.02+371447.4.V500.rscube.fits.gz", "SDSSJ100141.02+371447.4"),
+    ("UGC00005.COMB.rscube.fits", "UGC00005"),
+    ("MOCK0001.fits.gz", "MOCK0001"),
+])
+def test_cube_name_keeps_dots_inside_the_galaxy_name(file_name, name):
+    from specmorph.io.cubes import cube_name
+
+    assert cube_name(Path(file_name)) == name

@@ -192,6 +192,6 @@ def test_stage_ingests_local_sources(user, tmp_path, stage):
     paths["cube_dir"] = ""
     with pytest.raises(ParamsError, match=r"ingest\.local\.cube_dir empty"):
         main(["--params", str(_params(tmp_path, "local", paths)), "--out-dir", str(tmp_path / "raw2")])
-    with pytest.raises(ParamsError, match=r"ingest\.source = 'remote'; expected one of synthetic \| local"):
-        main(["--params", str(_params(tmp_path, "remote", paths)), "--out-dir", str(tmp_path / "raw2")])
+    with pytest.raises(ParamsError, match=r"ingest\.source = 'ftp'; expected one of synthetic \| local \| remote"):
+        main(["--params", str(_params(tmp_path, "ftp", paths)), "--out-dir", str(tmp_path / "raw2")])
     assert not (tmp_path / "raw2").exists()

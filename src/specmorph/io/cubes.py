@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import re
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
@@ -44,8 +45,19 @@ class Cube:
 
 
 def cube_name(path: Path) -> str:
-    """The galaxy name of a CALIFA product file: `NGC5947.V500.rscube.fits.gz` -> `NGC5947`."""
-    return Path(path).name.split(".")[0]
+    """The galaxy name of a CALIFA product file: `NGC5947.V500.rscube.fits.gz` -> `NGC5947`.
+
+    Names may contain dots (`SDSSJ100141.02+371447.4.V500.rscube.fits.gz`): the name ends where the
+    setup (`.V500.`, `.V1200.`, `.COMB.`) begins, or else before the FITS extension.
+    """
+    name = Path(path).name
+    match = re.match(r"(.+?)\.(?:V500|V1200|COMB)\.", name)
+    if match:
+        return match.group(1)
+    for ext in (".fits.gz", ".fits.fz", ".fits"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
 
 
 def wavelength_axis(header: fits.Header, n_wave: int, axis: int, source: str) -> np.ndarray:
