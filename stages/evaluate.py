@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     write_metrics({"model": model, "guided": guided, "seeds": seeds, "n_galaxy10_seen_in_training_dropped": n_seen,
                    **{t.name: {n: scores(preds[n][t.name], t.labels) for n in names} for t in sets}}, args.metrics)
     write_metrics({"model": model, "embedder": params["embedder"], "rgb_inference": params["train"]["rgb_inference"],
-                   "baseline": BASELINE, "guided": guided,
+                   "teacher_spectra": bool(params["train"]["teacher_spectra"]), "baseline": BASELINE, "guided": guided,
                    **ablations(preds, BASELINE, guided, sets, int(p["bootstrap"]), int(params["seed"]))}, args.ablation)
 
 

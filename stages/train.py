@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                          weight_decay=float(p["weight_decay"]), seed=seed)
         lives: list[Live] = []
-        trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, live_logger(Path(args.live_dir), seed, lives))
+        trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, live_logger(Path(args.live_dir), seed, lives),
+                             teacher_spectra=bool(p["teacher_spectra"]))
         for live in lives:
             live.end()
         for name, t in trained.items():
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
             summary[f"{name}_seed{seed}"] = {k: t.history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
     shutil.rmtree(models_dir, ignore_errors=True)
     os.replace(work_dir, models_dir)
-    write_metrics({"model": params["model"], "rgb_inference": p["rgb_inference"], "n_train": len(fit.table),
+    write_metrics({"model": params["model"], "rgb_inference": p["rgb_inference"],
+                   "teacher_spectra": bool(p["teacher_spectra"]), "n_train": len(fit.table),
                    "n_val": len(val.table), "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()),
                    "final": summary}, args.metrics)
 

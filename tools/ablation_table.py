@@ -20,6 +20,8 @@ def rows(path: Path, metric: str) -> list[str]:
     """Markdown table rows of one ablation file: one per test set."""
     a = json.loads(path.read_text())
     run = f"`{a['model']}` ({a['rgb_inference']}, {a['embedder']})" if a["model"] != "kd" else f"`kd` ({a['embedder']})"
+    if not a.get("teacher_spectra", True):
+        run += ", teacher without spectra (control)"
     out = []
     for key, label in SETS.items():
         if key not in a:

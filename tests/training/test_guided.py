@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from specmorph.errors import InputError
 from specmorph.models import ModelConfig
@@ -86,6 +87,19 @@ def test_train_jobs_passes_the_trained_teacher_to_the_student(monkeypatch):
     assert [c["on_epoch"] for c in fake.calls] == [callbacks[n] for n in done]
     assert done["gated"].cfg.kind == "rgb" and done["gated"].history == [{"epoch": 1}]
     assert done["gated"].cfg.spec_dim == BASE.spec_dim  # everything else comes from the base config
+
+
+def test_train_jobs_control_hides_spectra_from_teacher_and_student_only(monkeypatch):
+    fake = FakeTrain()
+    monkeypatch.setattr(guided, "train_model", fake)
+    data = _data()
+    assert data.spec is not None
+    train_jobs(plan("kd", "drop"), BASE, TrainParams(), LossParams(), data, None, teacher_spectra=False)
+    baseline, teacher, student = fake.calls
+    assert baseline["train"] is data  # the baseline is unchanged (it ignores spectra anyway)
+    for call in (teacher, student):
+        assert call["train"].spec is None and call["train"].has_spec is None
+        assert torch.equal(call["train"].images, data.images) and torch.equal(call["train"].labels, data.labels)
 
 
 def test_train_jobs_hallucinate_config(monkeypatch):

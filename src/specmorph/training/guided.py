@@ -83,7 +83,8 @@ class Trained:
 
 def train_jobs(jobs: list[Job], base: ModelConfig, params: TrainParams, losses: LossParams, train: TensorData,
                val: TensorData | None,
-               on_epoch_for: Callable[[str], Callable[[int, dict], None] | None] | None = None) -> dict[str, Trained]:
+               on_epoch_for: Callable[[str], Callable[[int, dict], None] | None] | None = None,
+               teacher_spectra: bool = True) -> dict[str, Trained]:
     """Trains `jobs` in order with identical `params` (same seed, epochs, optimiser and data order).
 
     Args:
@@ -94,11 +95,15 @@ def train_jobs(jobs: list[Job], base: ModelConfig, params: TrainParams, losses: 
         train: training set with spectra.
         val: validation set (scored RGB-only), or None.
         on_epoch_for: job name -> per-epoch callback (e.g. dvclive logging), or None.
+        teacher_spectra: False hides every spectrum from the teacher (training and distillation): the
+            control that tells the spectra's effect from that of distillation itself.
 
     Returns:
         {job name: Trained}.
     """
     done: dict[str, Trained] = {}
+    teachers = {job.teacher for job in jobs if job.teacher is not None}
+    blind = TensorData(train.images, train.labels)  # the same images and labels without spectra
     for job in jobs:
         cfg = dataclasses.replace(base, kind=job.kind, rgb_inference=job.rgb_inference)
         teacher = None
@@ -107,6 +112,7 @@ def train_jobs(jobs: list[Job], base: ModelConfig, params: TrainParams, losses: 
                 raise ValueError(f"train_jobs: {job.name} distils from {job.teacher}, which is not trained before it")
             teacher = done[job.teacher].model
         on_epoch = on_epoch_for(job.name) if on_epoch_for is not None else None
-        model, history = train_model(cfg, params, train, val, on_epoch=on_epoch, teacher=teacher, losses=losses)
+        data = blind if not teacher_spectra and (job.name in teachers or job.teacher is not None) else train
+        model, history = train_model(cfg, params, data, val, on_epoch=on_epoch, teacher=teacher, losses=losses)
         done[job.name] = Trained(model, cfg, history)
     return done
