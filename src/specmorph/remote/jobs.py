@@ -35,7 +35,7 @@ class IncompleteDownload(RuntimeError):
 class Job:
     """One object to fetch: what it is, from where, and where it goes in the cache."""
 
-    kind: str  # califa_table | gz2_table | cube | cutout | gz2_image | galaxy10
+    kind: str  # califa_table | gz2_table | cube | cutout | gz2_image | galaxy10 | sdss_field | frame
     key: str  # galaxy name, dr7objid or table name
     url: str
     rel: str  # path relative to the cache directory

@@ -23,6 +23,13 @@ and in public code that uses them (none could be reached from the machine this w
   at its RA/Dec instead; `gz2_image_dir` (+ `gz2_mapping_path`) uses the unzipped official images.
 - Galaxy10 DECaLS (Leung & Bovy 2019; 17,736 images, ~2.7 GB): zenodo.org/records/10845026, sha256 as
   published by the astroNN documentation and used by several public loaders.
+- SDSS DR10 corrected frames (`cutout_method: frames`): the Science Archive Server layout
+  `sas/dr10/boss/photoObj/frames/<rerun>/<run>/<camcol>/frame-<band>-<run6>-<camcol>-<field4>.fits.bz2`
+  (the SDSS-III bulk-data documentation; astroquery's SDSSClass.IMAGING_URL_SUFFIX builds the same path);
+  run/rerun/camcol/field and the r-band pixel position of the detections near a galaxy come from the DR10
+  SkyServer SQL search (astroquery 0.4.11 sends DR10 SQL to `/dr10/en/tools/search/x_sql.aspx` with `cmd`
+  and `format=csv`; SDSS_DR17_SQL_URL is the SkyServerWS endpoint of a later release with the same rerun-301
+  imaging).
 """
 
 from __future__ import annotations
@@ -47,20 +54,32 @@ SDSS_DR17_CUTOUT_URL = ("https://skyserver.sdss.org/dr17/SkyServerWS/ImgCutout/g
 GZ2_HART16_URL = "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz"
 GALAXY10_URL = "https://zenodo.org/records/10845026/files/Galaxy10_DECals.h5"
 GALAXY10_SHA256 = "19aefc477c41bb7f77ff07599a6b82a038dc042f889a111b0d4d98bb755c1571"
+SDSS_DR10_SQL_URL = "https://skyserver.sdss.org/dr10/en/tools/search/x_sql.aspx?cmd={cmd}&format=csv"
+SDSS_DR17_SQL_URL = "https://skyserver.sdss.org/dr17/SkyServerWS/SearchTools/SqlSearch?cmd={cmd}&format=csv"
+SDSS_FIELD_SQL = ("SELECT p.objID AS objid, p.run, p.rerun, p.camcol, p.field, p.rowc_r, p.colc_r, n.distance "
+                  "FROM dbo.fGetNearbyObjEq({ra:.6f}, {dec:.6f}, 0.1) AS n "
+                  "JOIN PhotoObjAll AS p ON p.objID = n.objID ORDER BY n.distance")  # 0.1' = 6" around the galaxy
+SDSS_DR10_FRAME_URL = ("https://data.sdss.org/sas/dr10/boss/photoObj/frames/{rerun}/{run}/{camcol}/"
+                       "frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2")
 
 SDSS_PIXSCALE = 0.396127  # arcsec/px, native SDSS imaging scale
 TABLE_FORMATS = ("ecalifa", "dr3")
 # Approximate sizes (B) for the dry run: the two tables as pinned above; a V500 cube (78×73×1877 flux, error
-# and flags, gzipped) 30-60 MB; a 424² SkyServer JPEG 15-40 kB; gz2_hart16.csv.gz ~0.2 GB; Galaxy10 2.7 GB.
+# and flags, gzipped) 30-60 MB; a 424² SkyServer JPEG 15-40 kB; gz2_hart16.csv.gz ~0.2 GB; Galaxy10 2.7 GB;
+# an SQL answer (a few detections) ~1 kB; a corrected frame (2048×1489 float32 = 12.2 MB, bzip2) ~3-4 MB.
 EST_BYTES = {"califa_table": 1_405_700, "gz2_table": 200_000_000, "cube": 45_000_000, "cutout": 30_000,
-             "gz2_image": 30_000, "galaxy10": 2_735_000_000}
+             "gz2_image": 30_000, "galaxy10": 2_735_000_000, "sdss_field": 1_000, "frame": 3_500_000}
 # Galaxies in each sample table (for a dry run before the table is in the cache).
 EST_GALAXIES = {"ecalifa": 895, "dr3": 1369}
 
+_FRAME_FIELDS = {"run", "camcol", "field", "band"}
 _NEEDS = {"cube_url_template": {"name"}, "cutout_url_template": {"ra", "dec"},
-          "gz2_image_url_template": {"ra", "dec"}}
+          "gz2_image_url_template": {"ra", "dec"}, "sdss_sql_url_template": {"cmd"}, "sdss_field_sql": {"ra", "dec"},
+          "sdss_frame_url_template": _FRAME_FIELDS}
 _ALLOWED = {"cube_url_template": {"name"}, "cutout_url_template": {"ra", "dec", "scale", "width", "height"},
-            "gz2_image_url_template": {"ra", "dec", "scale", "width", "height"}}
+            "gz2_image_url_template": {"ra", "dec", "scale", "width", "height"},
+            "sdss_sql_url_template": {"cmd", "ra", "dec"}, "sdss_field_sql": {"ra", "dec"},
+            "sdss_frame_url_template": _FRAME_FIELDS | {"rerun"}}
 
 
 def template_fields(template: str) -> set[str]:
@@ -93,6 +112,9 @@ class RemoteSources:
     gz2_mapping_path: str = ""  # with <asset_id>.jpg images: gz2_filename_mapping.csv (objid, asset_id)
     galaxy10_url: str = GALAXY10_URL
     galaxy10_sha256: str = GALAXY10_SHA256
+    sdss_sql_url_template: str = SDSS_DR10_SQL_URL  # cutout_method frames: {cmd} (URL-quoted SQL); may use {ra} {dec}
+    sdss_field_sql: str = SDSS_FIELD_SQL  # {ra} {dec} (deg) -> run, rerun, camcol, field, rowc_r, colc_r per detection
+    sdss_frame_url_template: str = SDSS_DR10_FRAME_URL  # {rerun} {run} {camcol} {field} {band}
 
     def __post_init__(self) -> None:
         if self.califa_table_format not in TABLE_FORMATS:
@@ -128,3 +150,12 @@ class RemoteSources:
         """Image of a GZ2 object at (ra, dec) in degrees."""
         return self.gz2_image_url_template.format(ra=float(ra), dec=float(dec), scale=self.gz2_image_scale,
                                                   width=self.gz2_image_size, height=self.gz2_image_size)
+
+    def field_sql(self, ra: float, dec: float) -> str:
+        """The SQL that lists the SDSS detections (and their frames) near (ra, dec) in degrees."""
+        return self.sdss_field_sql.format(ra=float(ra), dec=float(dec))
+
+    def frame_url(self, band: str, *, run: int, rerun: int, camcol: int, field: int) -> str:
+        """SDSS corrected frame of one band (g, r, i, ...) of run/rerun/camcol/field."""
+        return self.sdss_frame_url_template.format(band=band, run=int(run), rerun=int(rerun), camcol=int(camcol),
+                                                   field=int(field))

@@ -16,7 +16,7 @@ from specmorph.errors import InputError
 from specmorph.io.catalogs import write_table
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
 from specmorph.io.local import PLAIN_CUBE_SUFFIX, LocalSources, ingest_local
-from specmorph.remote import files
+from specmorph.remote import files, frames
 from specmorph.remote.http import Fetched, RetryPolicy
 from specmorph.remote.jobs import (
     Cache,
@@ -64,6 +64,13 @@ class RemoteOptions:
     workers: int = 4  # concurrent downloads
     tries: int = 5  # attempts per file
     timeout_s: float = 60.0  # s, connect and per-read
+    cutout_method: str = "jpeg"  # jpeg: SkyServer colour cutouts | frames: Lupton composites of the g, r, i frames
+    lupton_stretch: float = 0.5  # frames: make_lupton_rgb stretch, nanomaggies (astropy's SDSS example)
+    lupton_q: float = 10.0  # frames: make_lupton_rgb asinh softening Q
+    frame_max_pad: float = 0.25  # frames: a stamp may lie this fraction off its frame (padded black); more: skipped
+
+    def __post_init__(self) -> None:
+        frames.check_options(self.cutout_method, self.lupton_stretch, self.lupton_q, self.frame_max_pad)
 
 
 def table_jobs(sources: RemoteSources) -> list[Job]:
@@ -84,7 +91,8 @@ def object_jobs(sources: RemoteSources, options: RemoteOptions, califa: pd.DataF
         suffix = CUBE_SUFFIX if url.split("?")[0].endswith(".gz") else PLAIN_CUBE_SUFFIX
         jobs.append(Job("cube", name, url, f"califa/cubes/{name}{suffix}", EST_BYTES["cube"]))
     jobs += [Job("cutout", n, sources.cutout_url(ra, dec), f"sdss/cutouts/{n}.jpg", EST_BYTES["cutout"])
-             for n, ra, dec in zip(califa["name"], califa["ra"], califa["dec"], strict=True)]
+             for n, ra, dec in zip(califa["name"], califa["ra"], califa["dec"], strict=True)
+             ] if options.cutout_method == "jpeg" else frames.field_jobs(sources, califa)
     if not sources.gz2_image_dir:
         jobs += [Job("gz2_image", i, sources.gz2_image_url(ra, dec), f"gz2/images/{i}.jpg", EST_BYTES["gz2_image"])
                  for i, ra, dec in zip(gz2["dr7objid"], gz2["ra"], gz2["dec"], strict=True)]
@@ -104,7 +112,7 @@ def make_validator(sources: RemoteSources, gz2_columns: Sequence[str]):
 
     checks = {"cube": files.check_cube, "cutout": files.check_image, "gz2_image": files.check_image,
               "califa_table": lambda p: read_califa_table(p, sources.califa_table_format),
-              "gz2_table": gz2_table, "galaxy10": files.check_galaxy10}
+              "gz2_table": gz2_table, "galaxy10": files.check_galaxy10, **frames.CHECKS}
 
     def validate(job: Job, path: Path) -> None:
         try:
@@ -223,10 +231,11 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
     tables = table_jobs(sources)
     if options.dry_run:
         def objects(califa_all: pd.DataFrame, gz2_pos: pd.DataFrame) -> list[Job]:
-            return object_jobs(sources, options, *_select(options, califa_all, gz2_pos, seed)[:2])
+            califa, gz2 = _select(options, califa_all, gz2_pos, seed)[:2]
+            return object_jobs(sources, options, califa, gz2) + frames.planned_frames(sources, options, califa, cache)
 
-        return dry_run(sources, cache, tables, objects,
-                       lambda: estimate_counts(sources, options.max_galaxies, options.max_gz2_images, options.galaxy10))
+        return dry_run(sources, cache, tables, objects, lambda: frames.estimate_counts(options, estimate_counts(
+            sources, options.max_galaxies, options.max_gz2_images, options.galaxy10)))
     policy = RetryPolicy(tries=options.tries, timeout_s=options.timeout_s)
     outcomes = run_jobs(tables, cache, policy, validate, options.workers, "tables")
     missing = [o for o in outcomes if o.status not in _OK]
@@ -238,11 +247,14 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
                                    read_gz2_positions(outcomes[1].fetched.path), seed)
     outcomes += run_jobs(object_jobs(sources, options, califa, gz2), cache, policy, validate, options.workers,
                          "objects")
+    if options.cutout_method == "frames":
+        outcomes += frames.frame_cutouts(sources, options, califa, outcomes, cache, policy, validate)
     if sources.gz2_image_dir:
         outcomes += local_gz2_images(sources, cache, gz2["dr7objid"].tolist(), validate)
     ok = {(o.job.kind, o.job.key): o.fetched for o in outcomes if o.status in _OK}
     summary = {**summarise(outcomes), "selected": {"n_califa": len(califa), "n_gz2": len(gz2),
                                                    "n_gz2_matched": int(matched.sum())},
+               "padded": frames.padded(outcomes),
                "options": asdict(options), "sources": asdict(sources), "seed": seed, "finished_at": utc_now()}
     write_json(summary, cache.root / SUMMARY_NAME)
     raise_failures(outcomes)
