@@ -120,9 +120,8 @@ def _check_ids(path: Path, df: pd.DataFrame) -> None:
 
 def _with_id(df: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     """The table with `id_str` as its first column."""
-    df = df.drop(columns=["id_str"], errors="ignore")
-    df.insert(0, "id_str", ids.astype(str).str.strip())
-    return df
+    rest = df.drop(columns=["id_str"], errors="ignore")
+    return pd.concat([ids.astype(str).str.strip().rename("id_str"), rest], axis=1)  # one block copy, no fragmenting
 
 
 def parse_hubtyp(value: object) -> str | None:
