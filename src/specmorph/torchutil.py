@@ -68,11 +68,16 @@ def one_cycle_adamw(model: torch.nn.Module, lr: float, weight_decay: float, tota
         lr: Peak learning rate.
         weight_decay: Decoupled weight decay of the ≥2-D parameters.
         total_steps: Optimiser steps of the whole run.
-        pct_start: Fraction of the steps spent warming up.
+        pct_start: Fraction of the steps spent warming up. torch's OneCycleLR divides by zero when the
+            warm-up ends at step 0 (pct_start · total_steps = 1, e.g. 0.25 of 4 steps) or runs into the last
+            step, so for very short runs it is moved to end half a step inside the run; long runs are unchanged.
 
     Returns:
         The optimiser and its scheduler (step it once per optimiser step).
     """
+    warm_end = pct_start * total_steps - 1  # the step at which the warm-up ends
+    if total_steps >= 2 and not 0.5 <= warm_end <= total_steps - 1.5:
+        pct_start = (min(max(warm_end, 0.5), total_steps - 1.5) + 1) / total_steps
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -105,3 +105,19 @@ def test_bad_inputs_are_named():
         TensorData(data.images, data.labels, np.zeros((7, 4), np.float32))
     with pytest.raises(ValueError, match="batch_size"):
         TrainParams(batch_size=1)
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5, 8, 580])
+def test_one_cycle_schedule_survives_very_short_runs(total_steps):
+    from specmorph.torchutil import one_cycle_adamw
+
+    model = torch.nn.Linear(3, 2)
+    opt, sched = one_cycle_adamw(model, 1e-2, 1e-4, total_steps)
+    lrs = []
+    for _ in range(total_steps):
+        opt.step()
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    assert all(np.isfinite(lrs)) and max(lrs) <= 1e-2 + 1e-12
+    if total_steps == 580:  # long runs keep the requested 25% warm-up
+        assert sched.total_steps == 580 and abs(sched._schedule_phases[0]["end_step"] - 144.0) < 1e-9
