@@ -45,10 +45,14 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for path in args.paths:
         print("\n".join(rows(path, args.metric)))
+    print()
     for path in args.paths:
         a = json.loads(path.read_text())
-        print(f"\n- {a['model']} / {a['rgb_inference']} / {a['embedder']}: "
-              f"{sentence(a['gz2_test'], args.metric, 'spectral guidance')}")
+        control = not a.get("teacher_spectra", True)
+        what = "distillation from a teacher without spectra" if control else "spectral guidance"
+        how = "kd" if a["model"] == "kd" else f"{a['model']} / {a['rgb_inference']}"
+        tag = " (control)" if control else ""
+        print(f"- {how} / {a['embedder']}{tag}: {sentence(a['gz2_test'], args.metric, what)}")
 
 
 if __name__ == "__main__":
