@@ -1,12 +1,11 @@
 """`cutout_method: frames`: SDSS g, r, i frames found by an SQL search, fetched and composited (Lupton et al. 2004)."""
 
 import bz2
-import importlib.util
 import io
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import fake_archive as fake  # tests/remote, on pytest's pythonpath
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,15 +32,6 @@ SQL_PATH = "sql/{ra:.6f}_{dec:.6f}.csv"  # the test server routes on the path on
 FRAME_PATH = "sas/frames/{rerun}/{run}/{camcol}/frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2"
 
 
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fake = _load("fake_archive")
 
 
 def frame_wcs(ra0: float, dec0: float, at: tuple[float, float], angle_deg: float = 100.0) -> WCS:

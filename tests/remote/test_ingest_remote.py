@@ -1,9 +1,8 @@
 """`ingest.source: remote` end to end through stages/ingest.py against the local fault-injecting server."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
+import fake_archive as fake  # tests/remote, on pytest's pythonpath
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,15 +18,6 @@ from specmorph.remote.survey import SUMMARY_NAME
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fake = _load("fake_archive")
 
 
 @pytest.fixture(scope="module")

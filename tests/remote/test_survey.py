@@ -1,13 +1,12 @@
 """Faults in a remote ingest: HTML instead of FITS, truncated gzip, retries exhausted, bad cache files, checksums."""
 
 import gzip
-import importlib.util
 import json
-import sys
 import threading
 import time
 from pathlib import Path
 
+import fake_archive as fake  # tests/remote, on pytest's pythonpath
 import h5py
 import numpy as np
 import pandas as pd
@@ -21,17 +20,6 @@ from specmorph.remote.files import MANIFEST_NAME
 from specmorph.remote.http import RetryPolicy
 from specmorph.remote.jobs import LEDGER_NAME, Cache, IncompleteDownload, Job, run_jobs
 from specmorph.remote.survey import SUMMARY_NAME, RemoteOptions, ingest_remote
-
-
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fake = _load("fake_archive")
 
 
 @pytest.fixture(scope="module")
