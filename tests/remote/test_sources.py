@@ -1,12 +1,11 @@
 """Archive URLs and templates, the CALIFA table readers (eCALIFA ECSV, DR3 CSV) and the selection; live checks."""
 
 import gzip
-import importlib.util
 import io
-import sys
 import zlib
 from pathlib import Path
 
+import fake_archive as fake  # tests/remote, on pytest's pythonpath
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,16 +31,6 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "califa"
 NGC5947 = (232.65232, 42.71725)  # deg, a CALIFA galaxy in the SDSS and GZ2 footprint
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-fake = _load("fake_archive")
 
 
 def _morph(n: int = 30, seed: int = 0) -> pd.DataFrame:
