@@ -22,4 +22,4 @@ test: setup
 	$(VENV)/bin/python -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check src stages tests tools
+	$(VENV)/bin/ruff check src stages tests tools benchmarks
