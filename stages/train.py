@@ -1,5 +1,10 @@
-"""Stage `train`: the RGB-only baseline and the `model` choice (concat, kd, gated) on the same split, seeds, budget."""
+"""Stage `train`: the RGB-only baseline and the `model` choice (concat, kd, gated) on the same split, seeds, budget.
 
+Data parallel with `torchrun --nproc_per_node=N stages/train.py <the same arguments>`: every rank
+trains (`training.distributed`), rank 0 alone writes, and all finish together.
+"""
+
+import argparse
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +22,7 @@ from specmorph.models.config import ModelConfig
 from specmorph.params import build
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 from specmorph.taxonomy import CLASSES
+from specmorph.training import distributed
 from specmorph.training.dataset import build_set
 from specmorph.training.guided import plan, train_jobs
 from specmorph.training.loop import TrainParams
@@ -42,6 +48,17 @@ def main(argv: list[str] | None = None) -> None:
                       ("--features", "spectral embeddings (embed stage)"), ("--models-dir", "checkpoints"),
                       ("--live-dir", "dvclive directory"), ("--metrics", "metrics JSON"))
     params, p = params_of(args.params, "train")
+    distributed.setup(str(p["device"]), str(p["backend"]))  # train_model trains on the device chosen here
+    try:
+        run(args, params, p)
+        distributed.barrier()
+    finally:
+        distributed.destroy()
+
+
+def run(args: argparse.Namespace, params: dict, p: dict) -> None:
+    """Trains every job for every seed; rank 0 writes the checkpoints, dvclive logs and metrics."""
+    main_rank = distributed.is_main()
     jobs = plan(str(params["model"]), str(p["rgb_inference"]))
     table = read_table(args.images, ["id_str", "galaxy_id", "label", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
@@ -62,22 +79,30 @@ def main(argv: list[str] | None = None) -> None:
     losses = build(LossParams, p["losses"], "train.losses")
     models_dir = Path(args.models_dir)
     work_dir = models_dir.with_name(f".{models_dir.name}.partial")  # renamed only once every model is saved
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
+    if main_rank:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        work_dir.mkdir(parents=True)
+    threads = max(1, TrainParams.num_threads // distributed.local_world_size())  # the node's cores, shared
+    p_hash = params_hash({k: v for k, v in p.items() if k not in ("device", "backend")})  # where, not what, trains
     summary = {}
     for seed in [int(s) for s in params["evaluate"]["seeds"]]:
         tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
-                         weight_decay=float(p["weight_decay"]), seed=seed)
+                         weight_decay=float(p["weight_decay"]), seed=seed, num_threads=threads)
         lives: list[Live] = []
-        trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, live_logger(Path(args.live_dir), seed, lives),
+        on_epoch_for = live_logger(Path(args.live_dir), seed, lives) if main_rank else None
+        trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, on_epoch_for,
                              teacher_spectra=bool(p["teacher_spectra"]))
         for live in lives:
             live.end()
+        if not main_rank:
+            continue
         for name, t in trained.items():
             save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
                             {"seed": seed, "model": params["model"], "history": t.history,
-                             "params_hash": params_hash(p), "n_train": len(fit.table), "n_val": len(val.table)})
+                             "params_hash": p_hash, "n_train": len(fit.table), "n_val": len(val.table)})
             summary[f"{name}_seed{seed}"] = {k: t.history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
+    if not main_rank:
+        return
     shutil.rmtree(models_dir, ignore_errors=True)
     os.replace(work_dir, models_dir)
     write_metrics({"model": params["model"], "rgb_inference": p["rgb_inference"],

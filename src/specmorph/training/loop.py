@@ -5,10 +5,17 @@ gated fusion, a distilled student) sees the same epochs, batch size, optimiser, 
 data order and the augmentations come from their own `torch.Generator`s seeded by `seed`, so they are
 identical too, and under the same seed every RGB trunk starts from the same weights (it is built
 first). Only the spectral branch, its dropout draws, the head and the loss (`objectives`) differ.
+
+Data parallel. In a process group of W > 1 processes (torchrun, `training.distributed`) the model is
+wrapped in DDP and `batch_size` is the global batch: each rank takes its shard of the same seeded order,
+batch_size / W rows a step, so the steps, schedule and each step's rows and augmentations are a single
+process's. BatchNorm normalises each rank's rows; epoch sums, buffers and the final BatchNorm statistics
+are made to agree, so every rank returns the same weights and history.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +30,7 @@ from tqdm import tqdm
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
 from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
+from specmorph.training import distributed
 from specmorph.training.objectives import LossParams, make_objective
 
 logger = logging.getLogger(__name__)
@@ -117,13 +125,15 @@ class TensorData:
         return self.images[idx], self.labels[idx], spec, has_spec
 
 
-def augment_d4(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment_d4(x: torch.Tensor, gen: torch.Generator, rank: int = 0, world: int = 1) -> torch.Tensor:
     """Gives each image of a (B, C, S, S) batch its own random D4 element (k·90°, then a mirror half the time).
 
-    The batch equivalent of `imaging.transforms.random_flip_rot90`; returns a new tensor.
+    The batch equivalent of `imaging.transforms.random_flip_rot90`; returns a new tensor. With
+    `world` > 1 the draws are made for the global batch of B·world rows, of which this rank's rows
+    are rank, rank + world, ... (`distributed.shard`): every rank advances `gen` alike.
     """
-    k = torch.randint(4, (x.shape[0],), generator=gen)  # (B,) quarter turns
-    flip = torch.randint(2, (x.shape[0],), generator=gen).bool()  # (B,)
+    k = torch.randint(4, (x.shape[0] * world,), generator=gen)[rank::world]  # (B,) quarter turns
+    flip = torch.randint(2, (x.shape[0] * world,), generator=gen)[rank::world].bool()  # (B,)
     out = x.clone()
     for turns in (1, 2, 3):
         sel = k == turns
@@ -156,11 +166,12 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 @torch.no_grad()
 def _logits(model: nn.Module, data: TensorData, batch_size: int, rgb_only: bool = False) -> torch.Tensor:
-    """Eval-mode logits (N, C) of a whole set, in order; with `rgb_only` the spectra are not given."""
+    """Eval-mode logits (N, C) of a whole set, in order, on the CPU; with `rgb_only` the spectra are not given."""
+    device = next(model.parameters()).device
     out = []
     for idx in torch.arange(len(data)).split(batch_size):
-        x, _, spec, has_spec = data.batch(idx)
-        out.append(model(x) if rgb_only else model(x, spec, has_spec))  # (B, C)
+        x, _, spec, has_spec = distributed.to_device(device, *data.batch(idx))
+        out.append((model(x) if rgb_only else model(x, spec, has_spec)).cpu())  # (B, C)
     return torch.cat(out)
 
 
@@ -172,6 +183,7 @@ def train_model(
     on_epoch: Callable[[int, dict], None] | None = None,
     teacher: nn.Module | None = None,
     losses: LossParams | None = None,
+    device: str | torch.device | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Trains a fresh `build_model(cfg)`; the final (last-epoch) weights are returned, no early stopping.
 
@@ -183,9 +195,11 @@ def train_model(
         on_epoch: called as on_epoch(epoch, metrics) after each epoch (1-based), e.g. to log to dvclive.
         teacher: a trained model to distil into this one (`objectives.kd_loss`), or None.
         losses: distillation and gated-fusion loss weights (defaults: `LossParams()`).
+        device: where to train (the data stay on the CPU; each batch is moved); None: the device
+            `distributed.setup` chose, the CPU without it.
 
     Returns:
-        (model in eval mode, history): one dict per epoch with epoch, lr (at the epoch's end),
+        (model in eval mode on the CPU, history): one dict per epoch with epoch, lr (at the epoch's end),
         train_loss (training objective, running mean), train_acc (running, in train mode), seconds,
         images_per_s and, with `val`, val_loss (unweighted cross-entropy), val_acc, val_macro_f1.
     """
@@ -195,6 +209,9 @@ def train_model(
         raise ValueError(f"train_model: images {tuple(train.images.shape)} do not match image_size {cfg.image_size}")
     if int(train.labels.max()) >= cfg.n_classes or int(train.labels.min()) < 0:
         raise ValueError(f"train_model: labels must be in [0, {cfg.n_classes}), got {train.labels.unique().tolist()}")
+    device = distributed.current_device() if device is None else torch.device(device)
+    rank, world = distributed.rank(), distributed.world_size()
+    local_batch = distributed.local_batch_size(params.batch_size, world)
     history: list[dict] = []
     with torch_settings(params.num_threads):
         torch.manual_seed(params.seed)
@@ -204,33 +221,43 @@ def train_model(
         spectral = getattr(model, "spectral", None)
         if spectral is not None and train.spec is not None and train.has_spec is not None:
             spectral.set_normalisation(train.spec[train.has_spec])
-        weight = class_weights(train.labels, cfg.n_classes) if params.class_weighting else None
+        if rank:
+            torch.manual_seed(params.seed + 100_003 * rank)  # this rank's own dropout draws
+        model.to(device)
+        if teacher is not None and device.type != "cpu":
+            teacher = copy.deepcopy(teacher).to(device)
+        weight = class_weights(train.labels, cfg.n_classes).to(device) if params.class_weighting else None
         objective = make_objective(model, teacher, losses or LossParams(), weight, params.label_smoothing)
-        steps = len(batch_indices(torch.arange(len(train)), params.batch_size))
+        step = distributed.wrap_step(model, objective, device, find_unused=spectral is not None)
+        steps = len(batch_indices(distributed.shard(torch.arange(len(train)), rank, world), local_batch))
         opt, sched = one_cycle_adamw(model, params.lr, params.weight_decay, params.epochs * steps)
         for epoch in tqdm(range(1, params.epochs + 1), desc=f"train {cfg.kind}", disable=None, leave=False):
             t0 = time.perf_counter()
             model.train()
-            loss_sum, correct = 0.0, 0
-            for idx in batch_indices(torch.randperm(len(train), generator=order_gen), params.batch_size):
+            loss_sum, correct, seen = 0.0, 0, 0
+            order = distributed.shard(torch.randperm(len(train), generator=order_gen), rank, world)
+            for idx in batch_indices(order, local_batch):
                 x, y, spec, has_spec = train.batch(idx)
                 if params.augment:
-                    x = augment_d4(x, aug_gen)
-                loss, logits = objective(model, x, y, spec, has_spec)  # (), (B, C)
+                    x = augment_d4(x, aug_gen, rank, world)
+                loss, logits = step(*distributed.to_device(device, x, y, spec, has_spec))  # (), (B, C)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 loss_sum += loss.item() * len(idx)
-                correct += int((logits.argmax(1) == y).sum())
+                correct += int((logits.argmax(1).cpu() == y).sum())
+                seen += len(idx)
+            loss_sum, correct, seen = distributed.all_reduce_sum([loss_sum, correct, seen], device)
+            distributed.sync_buffers(model)
             if epoch == params.epochs:
                 _recompute_bn_stats(model, train, params.batch_size)
             seconds = time.perf_counter() - t0
             metrics = {
                 "epoch": epoch,
                 "lr": float(sched.get_last_lr()[0]),
-                "train_loss": loss_sum / len(train),
-                "train_acc": correct / len(train),
+                "train_loss": loss_sum / seen,
+                "train_acc": correct / seen,
                 "seconds": seconds,
                 "images_per_s": len(train) / seconds,
             }
@@ -241,7 +268,7 @@ def train_model(
             if on_epoch is not None:
                 on_epoch(epoch, metrics)
     model.eval()
-    return model, history
+    return model.cpu(), history
 
 
 @torch.no_grad()
@@ -249,8 +276,10 @@ def _recompute_bn_stats(model: nn.Module, data: TensorData, batch_size: int) -> 
     """Replaces BatchNorm running statistics by exact averages over `data` with the final weights.
 
     The exponential running averages lag behind the weights, which matters for short schedules
-    (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"); this costs one forward pass.
+    (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"); this costs one forward pass (over the
+    whole set on every rank of a process group, which gives every rank the same statistics).
     """
+    device = next(model.parameters()).device
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     model.eval()
@@ -259,7 +288,7 @@ def _recompute_bn_stats(model: nn.Module, data: TensorData, batch_size: int) -> 
         m.momentum = None  # cumulative average over the batches
         m.train()
     for idx in batch_indices(torch.arange(len(data)), batch_size):
-        x, _, spec, has_spec = data.batch(idx)
+        x, _, spec, has_spec = distributed.to_device(device, *data.batch(idx))
         model(x, spec, has_spec)
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
