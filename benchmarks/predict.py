@@ -1,0 +1,195 @@
+"""Benchmark: `specmorph predict` images/s against the bare model forward, and against a bare decode-preprocess loop.
+
+Ours, one pass: `predict.run_predict(model_path, paths, out_csv, batch_size)`, the `specmorph predict`
+command without argparse (local executor): load the checkpoint, read each 424×424 JPEG
+(`io.images.read_image`), `imaging.transforms.apply` with the checkpoint's preprocessing (segment,
+crop, resize), forward in batches, softmax, write the predictions CSV.
+
+Baseline 1 (the target's): the bare forward (eval, `torch.inference_mode`, same batch size) of the
+already loaded model on the same images already decoded and preprocessed into one (N, 3, S, S) tensor.
+Baseline 2 (what our code adds over the unavoidable work): a bare loop over the files doing PIL decode,
+`imaging.segment.segment`, `imaging.transforms.preprocess`, stack, forward and softmax per batch; model
+loaded once outside the timing, no CSV.
+
+The model is the default profile's (params.yaml `train`: rgb ResNet, depth/width/feature_dim), untrained,
+with the default preprocessing (segment with the `segment` params, crop_fraction, image_size). Inputs are
+mock cutouts (`sky.observe.render_cutout`) written as JPEGs in a temporary directory; a cProfile pass of
+ours gives the breakdown (decode, segment, resize, forward, CSV write). Run from the repository root:
+`.venv/bin/python benchmarks/predict.py [--quick]` → benchmarks/results/predict[.quick].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import harness  # benchmarks/harness.py (a script's own directory is on sys.path)
+import numpy as np
+import torch
+from PIL import Image
+
+from specmorph.imaging.segment import SegmentParams, segment
+from specmorph.imaging.transforms import PreprocessConfig, apply, preprocess
+from specmorph.io.images import read_image
+from specmorph.models import build_model
+from specmorph.models.checkpoint import load_checkpoint, save_checkpoint
+from specmorph.models.config import ModelConfig
+from specmorph.params import build, load_params
+from specmorph.predict import run_predict
+from specmorph.sky.observe import encode_jpeg, render_cutout
+from specmorph.sky.population import draw_galaxy
+from specmorph.sky.survey import gz2_pixscale
+from specmorph.taxonomy import CLASSES
+
+NAME = "predict"
+TARGET = 0.8
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
+CUTOUT = 424  # px, SDSS / GZ2 cutout side
+# cProfile functions (file name ending, function) whose cumulative time is reported, by breakdown key
+PROFILED = {
+    "load_checkpoint": ("models/checkpoint.py", "load_checkpoint"),
+    "read_image (decode)": ("io/images.py", "read_image"),
+    "segment": ("imaging/segment.py", "segment"),
+    "preprocess (crop, resize)": ("imaging/transforms.py", "preprocess"),
+    "forward": ("torch/nn/modules/module.py", "_call_impl"),  # nested module calls: counted once by cProfile
+    "write_table (CSV)": ("io/catalogs.py", "write_table"),
+}
+SEGMENT_PARTS = {  # inside `segment`
+    "gaussian_filter": ("scipy/ndimage/_filters.py", "gaussian_filter"),
+    "triangle_threshold": ("imaging/segment.py", "triangle_threshold"),
+    "_central_component (label)": ("imaging/segment.py", "_central_component"),
+    "_close (binary_closing)": ("imaging/segment.py", "_close"),
+    "to_gray": ("imaging/segment.py", "to_gray"),
+    "_shift": ("imaging/segment.py", "_shift"),
+    "_centroid": ("imaging/segment.py", "_centroid"),
+    "_square_resize": ("imaging/segment.py", "_square_resize"),
+}
+
+
+def make_cutouts(out_dir: Path, n: int, seed: int = 0) -> list[Path]:
+    """Writes `n` mock GZ2-like 424×424 JPEG cutouts (one galaxy each, classes in turn); returns their paths."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        g = draw_galaxy(rng, f"BENCH{i:05d}", 180.0, 30.0, None, label_name=CLASSES[i % len(CLASSES)], field=True)
+        paths.append(out_dir / f"{587700000000000000 + i}.jpg")
+        paths[-1].write_bytes(encode_jpeg(render_cutout(g, CUTOUT, gz2_pixscale(g, CUTOUT), rng=rng)))
+    return paths
+
+
+def make_checkpoint(path: Path, params: dict) -> PreprocessConfig:
+    """Saves an untrained default-profile rgb model with the default preprocessing; returns the preprocessing."""
+    p = params["train"]
+    prep = PreprocessConfig(size=int(p["image_size"]), crop_fraction=float(p["crop_fraction"]), segment=True,
+                            segment_params=build(SegmentParams, params["segment"], "segment"))
+    cfg = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=int(p["image_size"]),
+                      depth=tuple(p["depth"]), width=int(p["width"]), feature_dim=int(p["feature_dim"]),
+                      head_hidden=int(p["head_hidden"]), preprocess=prep.to_dict())
+    torch.manual_seed(0)
+    save_checkpoint(path, build_model(cfg), cfg, {"seed": 0})
+    return prep
+
+
+def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Baseline 1: softmax of the eval-mode forward of preprocessed (N, 3, S, S) inputs, in batches."""
+    with torch.inference_mode():
+        return torch.cat([torch.softmax(model(xb), dim=1) for xb in x.split(batch_size)])  # (N, C)
+
+
+def bare_pipeline(model: torch.nn.Module, paths: list[Path], prep: PreprocessConfig, batch_size: int) -> np.ndarray:
+    """Baseline 2: decode, segment, preprocess, forward and softmax per batch, with nothing else."""
+    out = []
+    for start in range(0, len(paths), batch_size):
+        batch = []
+        for path in paths[start:start + batch_size]:
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB"))  # (H, W, 3) uint8
+            batch.append(preprocess(segment(rgb, prep.segment_params).image, prep.size, prep.crop_fraction))
+        with torch.inference_mode():
+            out.append(torch.softmax(model(torch.from_numpy(np.stack(batch))), dim=1).numpy())  # (B, C)
+    return np.concatenate(out)
+
+
+def cumulative(stats: pstats.Stats, where: dict[str, tuple[str, str]]) -> dict[str, float]:
+    """Cumulative seconds of the named functions in a profile (recursive calls counted once)."""
+    out = dict.fromkeys(where, 0.0)
+    for (filename, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():
+        for key, (suffix, name) in where.items():
+            if func == name and filename.replace("\\", "/").endswith(suffix):
+                out[key] += ct
+    return out
+
+
+def profile_ours(model_path: Path, paths: list[Path], out_csv: Path, batch_size: int) -> dict:
+    """One cProfile'd pass of ours: seconds per step, the share of each, inside `segment`, and the top functions."""
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.runcall(run_predict, model_path, paths, out_csv, batch_size=batch_size)
+    wall = time.perf_counter() - t0
+    stats = pstats.Stats(prof)
+    steps = cumulative(stats, PROFILED)
+    steps["other"] = stats.total_tt - sum(steps.values())
+    seg = cumulative(stats, SEGMENT_PARTS)
+    top = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:12]
+    return {"profiled_wall_s": wall, "profiled_total_s": stats.total_tt,
+            "steps_s": steps, "steps_share": {k: v / stats.total_tt for k, v in steps.items()},
+            "segment_parts_s": seg,
+            "top_tottime": [{"function": f"{Path(f).name}:{line}({func})", "tottime_s": tt, "calls": nc}
+                            for (f, line, func), (_cc, nc, tt, _ct, _callers) in top]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="64 images, 3 pairs (smoke run, seconds)")
+    ap.add_argument("--n", type=int, default=None, help="images (default 512; quick 64)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of both sides (default 2, all cores here)")
+    ap.add_argument("--batch-size", type=int, default=64, help="images per forward pass (the CLI's default)")
+    args = ap.parse_args(argv)
+    n = args.n or (64 if args.quick else 512)
+    repeat = 3 if args.quick else 5
+    params = load_params(PARAMS_PATH)
+    torch.set_num_threads(args.threads)
+    result: dict = {"compares": __doc__.split("\n\n")[1:3], "n_images": n, "cutout_px": CUTOUT,
+                    "batch_size": args.batch_size, "threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
+        tmp = Path(tmp)
+        (tmp / "images").mkdir()
+        t0 = time.perf_counter()
+        paths = make_cutouts(tmp / "images", n)
+        result["input_generation_s"] = time.perf_counter() - t0
+        result["mean_jpeg_kb"] = float(np.mean([p.stat().st_size for p in paths])) / 1e3
+        model_path = tmp / "model.pt"
+        prep = make_checkpoint(model_path, params)
+        result["preprocess"] = prep.to_dict()
+        model = load_checkpoint(model_path)[0].eval()
+        x = torch.from_numpy(np.stack([apply(read_image(p), prep) for p in paths]))  # (N, 3, S, S)
+        out_csv = tmp / "predictions.csv"
+
+        def ours():
+            return run_predict(model_path, paths, out_csv, batch_size=args.batch_size)
+
+        vs_forward = harness.paired(ours, lambda: bare_forward(model, x, args.batch_size), items=n, repeat=repeat)
+        vs_pipeline = harness.paired(ours, lambda: bare_pipeline(model, paths, prep, args.batch_size), items=n,
+                                     repeat=repeat)
+        table, _ = ours()
+        probs = table[list(CLASSES)].to_numpy()
+        result["max_abs_diff_vs_bare_pipeline"] = float(np.abs(probs - bare_pipeline(model, paths, prep,
+                                                                                      args.batch_size)).max())
+        result["profile_ours"] = profile_ours(model_path, paths, out_csv, args.batch_size)
+    result["vs_bare_forward"] = vs_forward
+    result["vs_bare_pipeline"] = vs_pipeline
+    result["ratio_vs_bare_pipeline"] = vs_pipeline["ratio"]
+    result["s_per_image"] = {"ours": 1 / vs_forward["ours"]["items_per_s"],
+                             "bare_forward": 1 / vs_forward["baseline"]["items_per_s"],
+                             "bare_pipeline": 1 / vs_pipeline["baseline"]["items_per_s"]}
+    print(f"vs bare forward {vs_forward['ratio']:.4f}, vs bare pipeline {vs_pipeline['ratio']:.3f}", file=sys.stderr)
+    harness.finish(f"{NAME}.quick" if args.quick else NAME, result, vs_forward["ratio"], TARGET)
+
+
+if __name__ == "__main__":
+    main()
