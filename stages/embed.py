@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 
 from specmorph.catalog.labels import califa_coarse
+from specmorph.executor import executor_params
 from specmorph.io.catalogs import read_morphology, read_table, write_table
 from specmorph.io.hdf5 import params_hash, read_product, write_product
 from specmorph.params import ParamsError, build
 from specmorph.spectral.cubeprep import load_prepared
 from specmorph.spectral.embedder_io import save_embedder
-from specmorph.spectral.embedding import EMBEDDERS, EmbedParams, embed_all, fit_embedder, holdout_mask
+from specmorph.spectral.embedding import EMBEDDERS, EmbedParams, embed_prepared, fit_embedder, holdout_mask
 from specmorph.spectral.quality import embedding_quality, projection_2d
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     if kind not in EMBEDDERS:
         raise ParamsError(f"params.yaml: embedder = {kind!r}; expected one of {' | '.join(EMBEDDERS)}")
     p = build(EmbedParams, section, "embed")
+    executor = executor_params(params)
     morph = read_morphology(args.morphology).set_index("id_str")
     table = read_table(args.images, ["galaxy_id", "split"], dtype={"galaxy_id": str})
     test_galaxies = set(table.loc[table["split"] == "test", "galaxy_id"])
@@ -44,9 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         train = np.asarray(cubes[~held])
         model, cfg, history = fit_embedder(kind, train, labels[~held], len(classes), p, seed)
-        emb = embed_all(model, np.asarray(cubes))
         save_embedder(model_dir / f"{kind}.pt", model, cfg, {"seed": seed, "classes": classes,
                                                                "n_train": int((~held).sum())})
+        emb = embed_prepared(model_dir / f"{kind}.pt", args.cubes, executor)  # the saved model, in shards
     write_product(args.out, {"embedding": emb, "held_out": held}, list(names),
                   {"embedder": kind, "classes": classes, "label_source": "CALIFA coarse Hubble class"},
                   stage="embed", params_hash=params_hash({"embedder": kind, **section}))

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from specmorph.executor import executor_params
 from specmorph.io.catalogs import read_morphology
 from specmorph.io.hdf5 import params_hash
 from specmorph.io.layout import CUBE_SUFFIX
@@ -12,11 +13,12 @@ from specmorph.stage_utils import params_of, stage_args
 def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--morphology", "CALIFA morphology table"), ("--cube-dir", "cube directory"),
                       ("--out", "prepared cubes (HDF5)"))
-    _, p = params_of(args.params, "prepare_cubes")
+    params, p = params_of(args.params, "prepare_cubes")
     prep = CubePrep.from_dict(p)
+    executor = executor_params(params)
     names = read_morphology(args.morphology)["id_str"].tolist()
-    paths = (Path(args.cube_dir) / f"{n}{CUBE_SUFFIX}" for n in names)
-    prepare_all(paths, prep, args.out, stage="prepare_cubes", params_hash=params_hash(p))
+    paths = [Path(args.cube_dir) / f"{n}{CUBE_SUFFIX}" for n in names]
+    prepare_all(paths, prep, args.out, stage="prepare_cubes", params_hash=params_hash(p), executor=executor)
 
 
 if __name__ == "__main__":

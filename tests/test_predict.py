@@ -1,4 +1,7 @@
-"""Tests for `specmorph predict`: mixed good/bad inputs, CSV file lists, training preprocessing, errors."""
+"""Tests for `specmorph predict`: mixed good/bad inputs, CSV file lists, training preprocessing, errors, Dask."""
+
+import logging
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -8,6 +11,7 @@ from PIL import Image
 
 from specmorph.cli import main
 from specmorph.errors import InputError
+from specmorph.executor import ExecutorParams
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig, apply
 from specmorph.io.images import read_image
@@ -155,3 +159,40 @@ def test_cli_errors_exit_2_without_traceback(make_checkpoint, images, tmp_path, 
     err = capsys.readouterr().err
     assert "none of the 2 input file(s) could be read" in err and "notes.jpg" in err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def dask_ex():
+    """ExecutorParams for a LocalCluster of 2 single-threaded worker processes, shared by this module."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
+        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
+
+
+def test_dask_and_any_shard_size_give_the_local_predictions(make_checkpoint, images, dask_ex):
+    ckpt, model = make_checkpoint()
+    good, bad = images
+    files = [*good, bad[0], *good[::-1], bad[1], *good]  # 14 files, 2 unreadable
+    local, skipped = predict_paths(ckpt, files, batch_size=3)
+    np.testing.assert_allclose(local[list(LABELS)].to_numpy(), _by_hand(model, [f for f in files if f not in bad],
+                                                                         PREP), rtol=0, atol=1e-6)
+    for ex in (ExecutorParams(shard_size=1), replace(dask_ex, shard_size=4), replace(dask_ex, shard_size=100)):
+        df, sk = predict_paths(ckpt, files, batch_size=3, executor=ex)  # shards of 3, 6 and 102 files
+        pd.testing.assert_frame_equal(df, local, check_exact=True)
+        assert sk == skipped and [p for p, _ in sk] == [str(b) for b in bad]
+
+
+def test_cli_on_a_dask_scheduler_writes_the_local_csv(make_checkpoint, images, tmp_path, dask_ex, capsys):
+    ckpt, _ = make_checkpoint()
+    good, bad = images
+    files = [str(f) for f in (*good, *bad, *good)]
+    args = ["predict", "--model", str(ckpt), "--batch-size", "2", *files]
+    assert main([*args, "--out", str(tmp_path / "local.csv")]) == 0
+    assert main([*args, "--out", str(tmp_path / "dask.csv"), "--executor", "dask", "--scheduler", dask_ex.address,
+                 "--shard-size", "3"]) == 0
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert "skipped 2 unreadable file(s)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--scheduler", dask_ex.address])
+    assert info.value.code == 2 and "--scheduler needs --executor dask" in capsys.readouterr().err

@@ -17,9 +17,13 @@ def _contact_sheet(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    from specmorph.executor import ExecutorParams
     from specmorph.predict import run_predict, summarize_skipped
 
-    table, skipped = run_predict(args.model, args.inputs, args.out, batch_size=args.batch_size, device=args.device)
+    executor = ExecutorParams(kind=args.executor, address=args.scheduler, workers=args.workers,
+                              shard_size=args.shard_size)
+    table, skipped = run_predict(args.model, args.inputs, args.out, batch_size=args.batch_size, device=args.device,
+                                 executor=executor)
     if skipped:
         print(summarize_skipped(skipped), file=sys.stderr)
     print(f"wrote {len(table)} prediction(s) to {args.out}", file=sys.stderr)
@@ -52,8 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument("--out", default="predictions.csv", help="CSV to write (default: %(default)s)")
     pred.add_argument("--batch-size", type=_positive_int, default=64, help="images per batch (default: %(default)s)")
     pred.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: %(default)s)")
+    pred.add_argument("--executor", choices=("local", "dask"), default="local",
+                      help="local: this process; dask: shards of images on Dask workers (default: %(default)s)")
+    pred.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                      help="with --executor dask: scheduler address, e.g. tcp://host:8786; workers must see the "
+                      "model and images at the same paths (default: start a LocalCluster here)")
+    pred.add_argument("--workers", type=_positive_int, default=2,
+                      help="with --executor dask, no --scheduler: LocalCluster worker processes (default: %(default)s)")
+    pred.add_argument("--shard-size", type=_positive_int, default=256,
+                      help="images per task, rounded up to whole batches (default: %(default)s)")
     pred.set_defaults(func=_predict)
     args = parser.parse_args(argv)
+    if getattr(args, "scheduler", None) is not None and args.executor != "dask":
+        parser.error("--scheduler needs --executor dask")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)

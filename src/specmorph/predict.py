@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.executor import ExecutorParams, map_shards
 from specmorph.imaging.transforms import PreprocessConfig, apply
 from specmorph.io.catalogs import write_table
 from specmorph.io.images import FITS_SUFFIXES, read_image
@@ -129,13 +131,57 @@ def _reason(exc: InputError, path: Path) -> str:
     return msg.replace(f" '{path}'", "")
 
 
+@lru_cache(maxsize=1)
+def _cached_model(model_path: str, device: str, stamp: tuple[int, int] | None
+                  ) -> tuple[torch.nn.Module, ModelConfig, PreprocessConfig]:
+    """`load_model` on `device` in eval mode, once per process while the file's (mtime, size) `stamp` holds."""
+    model, cfg, prep = load_model(model_path)
+    return model.to(device).eval(), cfg, prep
+
+
+def _model_on(model_path: str, device: str) -> tuple[torch.nn.Module, ModelConfig, PreprocessConfig]:
+    st = os.stat(model_path) if os.path.isfile(model_path) else None
+    return _cached_model(model_path, device, None if st is None else (st.st_mtime_ns, st.st_size))
+
+
+def _predict_shard(model_path: str, batch_size: int, device: str, index: int,
+                   items: list[tuple[int, str]]) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
+    """An executor task: read, preprocess and classify (row, path) items in batches of `batch_size`.
+
+    Returns:
+        The rows read, their (n, C) float64 probabilities, and [(row, reason)] for the unreadable ones.
+    """
+    model, cfg, prep = _model_on(model_path, device)
+    kept: list[int] = []
+    probs = [np.zeros((0, cfg.n_classes))]
+    skipped: list[tuple[int, str]] = []
+    for batch in _batches(len(items), batch_size):
+        images, rows = [], []
+        for row, path in (items[k] for k in batch):
+            try:
+                images.append(apply(read_image(path), prep))  # (3, S, S) float32 in [0, 1]
+                rows.append(row)
+            except InputError as exc:
+                skipped.append((row, _reason(exc, Path(path))))
+        if images:
+            x = torch.from_numpy(np.stack(images)).to(device)  # (B, 3, S, S)
+            with torch.inference_mode():
+                logits = model(x)  # (B, C)
+            probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+            kept.extend(rows)
+    return kept, np.concatenate(probs), skipped
+
+
 def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLike], batch_size: int = 64,
-                  ids: Sequence[str] | None = None, device: str = "cpu") -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+                  ids: Sequence[str] | None = None, device: str = "cpu", executor: ExecutorParams | None = None
+                  ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Class probabilities for image files (RGB only: the spectral branch is absent at predict time).
 
     Each image is read with `io.images.read_image` and prepared by `imaging.transforms.apply` with
     the checkpoint's own `PreprocessConfig`, exactly as in training. Unreadable files are logged as
-    warnings and returned in `skipped`, never dropped silently.
+    warnings and returned in `skipped`, never dropped silently. The files go in shards through the
+    executor (each task loads the checkpoint once per process); shards are rounded up to whole
+    batches, so every executor and shard size gives the batches, and the numbers, of one pass.
 
     Args:
         model_path: checkpoint file.
@@ -143,6 +189,7 @@ def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLi
         batch_size: images per forward pass.
         ids: (N,) identifiers; None: the file names without suffix (`image_id`).
         device: torch device for the forward pass.
+        executor: where the shards run (None: locally); Dask workers must see the checkpoint and images.
 
     Returns:
         (table, skipped): one row per readable image, columns id_str, path, one probability per class
@@ -159,33 +206,23 @@ def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLi
     ids = [image_id(p) for p in paths] if ids is None else [str(i) for i in ids]
     if len(ids) != len(paths):
         raise ValueError(f"{len(ids)} ids for {len(paths)} paths")
-    model, cfg, prep = load_model(model_path)
-    model = model.to(device).eval()
-    labels = list(cfg.label_cols)
-    kept: list[int] = []
-    probs: list[np.ndarray] = []
-    skipped: list[tuple[str, str]] = []
-    with tqdm(total=len(paths), desc="predict", unit="img", disable=None) as bar:
-        for batch in _batches(len(paths), batch_size):
-            images, rows = [], []
-            for i in batch:
-                try:
-                    images.append(apply(read_image(paths[i]), prep))  # (3, S, S) float32 in [0, 1]
-                    rows.append(i)
-                except InputError as exc:
-                    reason = _reason(exc, paths[i])
-                    logger.warning("skipping unreadable file %s: %s", paths[i], reason)
-                    skipped.append((str(paths[i]), reason))
-            if images:
-                x = torch.from_numpy(np.stack(images)).to(device)  # (B, 3, S, S)
-                with torch.inference_mode():
-                    logits = model(x)  # (B, C)
-                probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
-                kept.extend(rows)
-            bar.update(len(batch))
+    model_path = os.path.abspath(model_path)
+    labels = list(_model_on(model_path, device)[1].label_cols)  # a bad checkpoint fails here, by name
+    executor = executor or ExecutorParams()
+    size = -(-executor.shard_size // batch_size) * batch_size
+    items = [(i, os.path.abspath(p)) for i, p in enumerate(paths)]
+    try:
+        parts = map_shards(partial(_predict_shard, model_path, batch_size, device), items,
+                           replace(executor, shard_size=size), desc="predict", unit="img", disable=None)
+    finally:
+        _cached_model.cache_clear()
+    kept = [i for part in parts for i in part[0]]
+    skipped = [(str(paths[i]), reason) for part in parts for i, reason in part[2]]
+    for path, reason in skipped:
+        logger.warning("skipping unreadable file %s: %s", path, reason)
     if not kept:
         raise InputError(f"none of the {len(paths)} input file(s) could be read: {summarize_skipped(skipped)}")
-    p = np.concatenate(probs)  # (N_kept, C)
+    p = np.concatenate([part[1] for part in parts])  # (N_kept, C)
     table = pd.DataFrame({ID_COLUMN: [ids[i] for i in kept], "path": [str(paths[i]) for i in kept]})
     for k, name in enumerate(labels):
         table[name] = p[:, k]
@@ -204,7 +241,8 @@ def summarize_skipped(skipped: Sequence[tuple[str, str]]) -> str:
 
 
 def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLike], out_path: str | os.PathLike,
-                batch_size: int = 64, device: str = "cpu") -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+                batch_size: int = 64, device: str = "cpu", executor: ExecutorParams | None = None
+                ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """`specmorph predict`: resolve INPUTS, predict, write the CSV atomically.
 
     Args:
@@ -213,12 +251,14 @@ def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLik
         out_path: predictions CSV to write.
         batch_size: images per forward pass.
         device: torch device.
+        executor: where the shards of images run (None: locally).
 
     Returns:
         (table, skipped) as from `predict_paths`.
     """
     paths, ids = resolve_inputs(inputs)
-    table, skipped = predict_paths(model_path, paths, batch_size=batch_size, ids=ids, device=device)
+    table, skipped = predict_paths(model_path, paths, batch_size=batch_size, ids=ids, device=device,
+                                   executor=executor)
     write_table(table, out_path)
     logger.info("wrote %d prediction(s) to %s", len(table), out_path)
     return table, skipped

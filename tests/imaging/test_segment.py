@@ -1,13 +1,20 @@
 """Tests for galaxy segmentation: triangle threshold, component choice, closing, recentring, degeneracy."""
 
+import hashlib
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 from scipy import ndimage
 from skimage.filters import threshold_triangle
 
+from specmorph.errors import InputError
+from specmorph.executor import ExecutorParams
 from specmorph.imaging.segment import (
     SegmentParams,
     _close,
@@ -17,6 +24,8 @@ from specmorph.imaging.segment import (
     to_gray,
     triangle_threshold,
 )
+from specmorph.io.hdf5 import params_hash, write_product
+from specmorph.io.images import read_image
 
 SDSS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "sdss_examples"
 SIZE = 424
@@ -219,3 +228,83 @@ def test_real_sdss_galaxies_segment_to_a_central_blob():
         assert not res.degenerate
         assert 0.005 < res.mask.mean() < 0.5
         assert res.mask[SIZE // 2, SIZE // 2]
+
+
+# --- the stage, sharded through the executor ----------------------------------------------------
+
+SEGMENT = {"sigma": 2.0, "closing_radius": 3, "recentre": True, "out_size": 32}
+
+
+@pytest.fixture(scope="module")
+def dask_ex():
+    """ExecutorParams for a LocalCluster of 2 single-threaded worker processes, shared by this module."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
+        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
+
+
+@pytest.fixture
+def image_table(tmp_path):
+    """7 mock-survey JPEG cutouts (64 px) and a blank one (degenerate), listed in an image table."""
+    from specmorph.sky.observe import encode_jpeg, render_cutout
+    from specmorph.sky.population import draw_galaxy
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "img").mkdir()
+    rows = []
+    labels = ("round_smooth", "barred_spiral", "edge_on_with_bulge", "unbarred_loose_spiral", "cigar_smooth",
+              "unbarred_tight_spiral", "edge_on_without_bulge")
+    for i, label in enumerate(labels):
+        g = draw_galaxy(rng, f"OBJ{i}", 150.0, 2.0, None, label_name=label, field=True)
+        path = tmp_path / "img" / f"OBJ{i}.jpg"
+        path.write_bytes(encode_jpeg(render_cutout(g, 64, rng=rng)))
+        rows.append((f"OBJ{i}", str(path)))
+    (tmp_path / "img" / "blank.jpg").write_bytes(encode_jpeg(np.full((64, 64, 3), 30, np.uint8)))
+    rows.append(("BLANK", str(tmp_path / "img" / "blank.jpg")))
+    table = pd.DataFrame(rows, columns=["id_str", "path"])
+    table.to_csv(tmp_path / "images.csv", index=False)
+    return table
+
+
+def _run_segment(stage, tmp_path, name: str, executor: str, dask: dict) -> tuple[str, dict]:
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"executor": executor, "dask": dask, "segment": SEGMENT}))
+    out, metrics = tmp_path / "out" / f"{name}.h5", tmp_path / "out" / f"{name}.json"
+    stage("segment").main(["--params", str(tmp_path / f"{name}.yaml"), "--images", str(tmp_path / "images.csv"),
+                           "--out", str(out), "--metrics", str(metrics)])
+    return hashlib.sha256(out.read_bytes()).hexdigest(), json.loads(metrics.read_text())
+
+
+def test_segment_stage_same_bytes_for_local_dask_any_shard_size_and_the_unsharded_product(
+        tmp_path, stage, dask_ex, image_table):
+    runs = {"local": ("local", {}), "local1": ("local", {"shard_size": 1}),
+            "dask3": ("dask", {"address": dask_ex.address, "shard_size": 3})}
+    results = {name: _run_segment(stage, tmp_path, name, *run) for name, run in runs.items()}
+    # the product as the stage wrote it before the executor: every array in memory, one write_product
+    sp = SegmentParams(**SEGMENT)
+    res = [segment(read_image(p), sp) for p in image_table["path"]]
+    masks = np.stack([r.mask for r in res])
+    write_product(tmp_path / "ref.h5", {"images": np.stack([r.image for r in res]), "masks": masks,
+                                        "degenerate": np.array([r.degenerate for r in res]),
+                                        "threshold": np.array([r.threshold for r in res], np.float32)},
+                  image_table["id_str"].tolist(), {"image_units": "uint8 RGB, masked", "out_size": 32},
+                  stage="segment", params_hash=params_hash(SEGMENT))
+    ref = hashlib.sha256((tmp_path / "ref.h5").read_bytes()).hexdigest()
+    assert {sha for sha, _ in results.values()} == {ref}
+    expected = {"n_images": 8, "degenerate_fraction": float(np.mean([r.degenerate for r in res])),
+                "empty_fraction": float((masks.reshape(8, -1).sum(axis=1) == 0).mean()),
+                "mean_mask_fraction": float(masks.mean())}
+    assert all(metrics == expected for _, metrics in results.values())
+    assert expected["degenerate_fraction"] == 1 / 8
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{n}.{ext}" for n in runs for ext in ("h5", "json"))
+
+
+def test_segment_stage_failure_names_the_shard_and_leaves_nothing(tmp_path, stage, dask_ex, image_table):
+    image_table.loc[4, "path"] = str(tmp_path / "img" / "lost.jpg")
+    image_table.to_csv(tmp_path / "images.csv", index=False)
+    with pytest.raises(InputError, match=r"lost\.jpg: cannot read image: no such file") as info:
+        _run_segment(stage, tmp_path, "dask", "dask", {"address": dask_ex.address, "shard_size": 3})
+    notes = "\n".join(info.value.__notes__)
+    assert "segment: shard 2 of 3 failed; its item(s): [('OBJ3'," in notes and "shared filesystem" in notes
+    assert list((tmp_path / "out").iterdir()) == []

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from astropy.io import fits
 
 from specmorph.errors import InputError
+from specmorph.executor import ExecutorParams
 from specmorph.io.cubes import Cube
 from specmorph.io.hdf5 import read_product
 from specmorph.spectral import cubeprep
@@ -43,10 +49,10 @@ def _cube(flux: np.ndarray | None = None, name: str = "NGC0001") -> Cube:
     return Cube(name, WAVE.copy(), flux, None, fits.Header(), float("nan"), float("nan"))
 
 
-def _write_fits(path, flux: np.ndarray) -> None:
+def _write_fits(path, flux: np.ndarray, crval: float = CRVAL) -> None:
     """A minimal eCALIFA-style cube: primary flux with a linear AWAV axis, and a BADPIX extension."""
     hdr = fits.Header()
-    for key, value in (("CTYPE3", "AWAV"), ("CUNIT3", "Angstrom"), ("CRPIX3", 1.0), ("CRVAL3", CRVAL),
+    for key, value in (("CTYPE3", "AWAV"), ("CUNIT3", "Angstrom"), ("CRPIX3", 1.0), ("CRVAL3", crval),
                        ("CDELT3", CDELT)):
         hdr[key] = value
     bad = ~np.isfinite(flux)
@@ -158,7 +164,7 @@ def test_cubeprep_validates_and_round_trips():
         CubePrep.from_dict({"n_chan": 3})
 
 
-def test_prepare_all_streams_lazily_and_round_trips(tmp_path, monkeypatch):
+def test_prepare_all_reads_each_cube_once_in_order_and_round_trips(tmp_path, monkeypatch):
     paths = []
     for i in range(3):
         paths.append(tmp_path / f"GAL{i}.V500.rscube.fits")
@@ -169,14 +175,9 @@ def test_prepare_all_streams_lazily_and_round_trips(tmp_path, monkeypatch):
     real_read = cubeprep.read_cube
     monkeypatch.setattr(cubeprep, "read_cube", lambda p: reads.append(p) or real_read(p))
 
-    def lazy_paths():
-        for i, p in enumerate(paths):
-            assert len(reads) == i  # the previous path was read before this one was asked for
-            yield p
-
     prep = CubePrep(grid=(8, 8), n_channels=16)
-    out = prepare_all(lazy_paths(), prep, tmp_path / "out" / "cubes.h5", stage="prepare", params_hash="abc123")
-    assert len(reads) == 3
+    out = prepare_all(iter(paths), prep, tmp_path / "out" / "cubes.h5", stage="prepare", params_hash="abc123")
+    assert [Path(r) for r in reads] == paths  # each once, in order (as absolute paths, for any worker)
     cubes, ids, attrs = load_prepared(out)
     assert cubes.shape == (3, 16, 8, 8) and cubes.dtype == np.float32 and ids == ["GAL0", "GAL1", "GAL2"]
     assert attrs["cube_prep"] == prep and attrs["stage"] == "prepare" and attrs["params_hash"] == "abc123"
@@ -209,3 +210,82 @@ def test_prepare_all_leaves_no_file_after_a_failure(tmp_path):
     with pytest.raises(InputError, match="no cubes"):
         prepare_all([], CubePrep(), out, stage="s", params_hash="h")
     assert list(out.parent.iterdir()) == []
+
+
+# --- sharded through the executor ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_ex():
+    """ExecutorParams for a LocalCluster of 2 single-threaded worker processes, shared by this module."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
+        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_prepare_all_same_bytes_for_local_dask_and_any_shard_size(tmp_path, dask_ex):
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"GAL{i}.fits")
+        _write_fits(paths[-1], _flux(seed=i))
+    prep, out = CubePrep(grid=(6, 6), n_channels=8), tmp_path / "out"
+    runs = {"local": ExecutorParams(), "local1": ExecutorParams(shard_size=1),
+            "local2": ExecutorParams(shard_size=2), "dask2": replace(dask_ex, shard_size=2)}
+    for name, ex in runs.items():
+        prepare_all(paths, prep, out / f"{name}.h5", stage="s", params_hash="h", executor=ex)
+    assert len({_sha(out / f"{name}.h5") for name in runs}) == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{name}.h5" for name in runs)
+    cubes, ids, _ = load_prepared(out / "dask2.h5")
+    assert ids == [f"GAL{i}" for i in range(5)]
+    np.testing.assert_allclose(cubes[3], prepare_cube(_cube(_flux(seed=3)), prep), rtol=1e-6)
+
+
+def test_prepare_all_checks_hold_across_shards(tmp_path, dask_ex):
+    a, b, shifted, bad = (tmp_path / f"{n}.fits" for n in ("A", "B", "S", "Z"))
+    _write_fits(a, _flux())
+    _write_fits(b, _flux(seed=1))
+    _write_fits(shifted, _flux(), crval=CRVAL + 2.0)
+    _write_fits(bad, np.zeros((N_WAVE, NY, NX), np.float32))
+    out, full = tmp_path / "out" / "cubes.h5", CubePrep(grid=(4, 4), channels="full", window=None)
+    one = replace(dask_ex, shard_size=1)
+    with pytest.raises(InputError, match=r"B\.fits: duplicate cube name 'B'"):
+        prepare_all([a, b, shifted, b], full, out, stage="s", params_hash="h", executor=one)
+    with pytest.raises(InputError, match=r"S\.fits: channel centres differ"):
+        prepare_all([a, b, shifted], full, out, stage="s", params_hash="h", executor=one)
+    with pytest.raises(InputError, match="Z: no spaxel has positive") as info:
+        prepare_all([a, b, bad], CubePrep(grid=(4, 4), n_channels=8), out, stage="s", params_hash="h",
+                    executor=replace(dask_ex, shard_size=2))
+    assert any("shard 2 of 2 failed" in note and "Z.fits" in note for note in info.value.__notes__)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_prepare_cubes_stage_on_dask_writes_the_local_product(tmp_path, stage, dask_ex):
+    from specmorph.sky.catalogs import morphology_table, write_table_atomic
+    from specmorph.sky.cube import build_cube, write_cube
+    from specmorph.sky.population import draw_galaxy
+
+    rng = np.random.default_rng(5)
+    types = ("E1", "Sb", "Sc")
+    truths = [draw_galaxy(rng, f"MOCK{i:03d}", 150.0 + i, 2.0, None, hubtyp=t) for i, t in enumerate(types)]
+    (tmp_path / "cubes").mkdir()
+    for g in truths:
+        write_cube(tmp_path / "cubes" / f"{g.id_str}.V500.rscube.fits.gz", g, *build_cube(g, 1877, 8, 8, rng=rng))
+    write_table_atomic(morphology_table(truths), tmp_path / "morphology.csv")
+    section = {"grid": [4, 4], "channels": "binned", "n_channels": 16, "window": [3800.0, 7200.0],
+               "normalise": "median"}
+    for kind in ("local", "dask"):
+        params = {"executor": kind, "dask": {"address": dask_ex.address, "workers": 2, "shard_size": 2},
+                  "prepare_cubes": section}
+        (tmp_path / f"{kind}.yaml").write_text(yaml.safe_dump(params))
+        stage("prepare_cubes").main(["--params", str(tmp_path / f"{kind}.yaml"), "--morphology",
+                                     str(tmp_path / "morphology.csv"), "--cube-dir", str(tmp_path / "cubes"),
+                                     "--out", str(tmp_path / "out" / f"{kind}.h5")])
+    assert _sha(tmp_path / "out" / "local.h5") == _sha(tmp_path / "out" / "dask.h5")
+    cubes, ids, attrs = load_prepared(tmp_path / "out" / "dask.h5")
+    assert cubes.shape == (3, 16, 4, 4) and ids == ["MOCK000", "MOCK001", "MOCK002"]
+    assert attrs["stage"] == "prepare_cubes" and np.isfinite(cubes).all()

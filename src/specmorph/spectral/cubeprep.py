@@ -24,15 +24,17 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from pathlib import Path
 
 import h5py
 import numpy as np
-from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.executor import ExecutorParams, map_shards
 from specmorph.io.cubes import Cube, read_cube
 from specmorph.io.hdf5 import ID_DATASET
+from specmorph.io.shards import ShardWriter, merge_shards, shard_dir, shard_path
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,6 @@ CHANNEL_MODES = ("full", "central", "binned")
 NORMALISATIONS = ("median", "none")
 DATASET = "cubes"
 PREP_ATTR = "cube_prep"
-_STR = h5py.string_dtype(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -215,22 +216,62 @@ def prepare_cube(cube: Cube, prep: CubePrep) -> np.ndarray:
     return _prepare(cube, prep)[1]
 
 
-def prepare_all(
-    paths: Iterable[str | Path], prep: CubePrep, out_path: str | Path, stage: str, params_hash: str
-) -> Path:
-    """Prepares cubes one at a time and streams them into an HDF5 product (atomic: temp file, then rename).
+def _prepare_shard(prep: CubePrep, directory: str, index: int,
+                   items: list[tuple[int, str]]) -> tuple[str, list[str], list[tuple[int, np.ndarray]]]:
+    """An executor task: prepares (row, path) cubes one at a time into shard file `index`.
 
-    Memory holds one cube plus one output row. The product has datasets `cubes` (N, C, H, W)
-    float32 (chunked one cube per chunk, gzip) and `id_str` (the cube names), and attributes
-    `cube_prep` (JSON of `prep.to_dict()`), `wave` (C,) channel centres, units, `stage` and
-    `params_hash`; `read_product` and `load_prepared` read it.
+    Returns:
+        The shard file, the cube names in order, and each distinct array of channel centres (C,) Å
+        with the first row that had it.
+    """
+    names: list[str] = []
+    waves: list[tuple[int, np.ndarray]] = []
+    with ShardWriter(shard_path(directory, index)) as writer:
+        for row, path in items:
+            cube = read_cube(path)
+            wave, x = _prepare(cube, prep)  # (C,), (C, H, W)
+            if not any(np.array_equal(wave, w) for _, w in waves):
+                waves.append((row, wave))
+            writer.append(cube.name, {DATASET: x})
+            names.append(cube.name)
+            del cube, x
+    return str(writer.path), names, waves
+
+
+def _check_shards(parts: list[tuple[str, list[str], list[tuple[int, np.ndarray]]]], paths: list[Path]) -> np.ndarray:
+    """Fails on a duplicate cube name or channel centres unlike the first cube's; returns those (C,) Å."""
+    seen: set[str] = set()
+    for path, name in zip(paths, (n for _, names, _ in parts for n in names), strict=True):
+        if name in seen:
+            raise InputError(f"{path}: duplicate cube name {name!r}")
+        seen.add(name)
+    waves = [w for _, _, ws in parts for w in ws]
+    wave0 = waves[0][1]
+    for row, wave in waves[1:]:
+        if wave.shape != wave0.shape or not np.allclose(wave, wave0, rtol=0, atol=1e-3):
+            raise InputError(f"{paths[row]}: channel centres differ from the first cube's "
+                             f"({len(wave)} vs {len(wave0)} channels); cubes need a common wavelength grid")
+    return wave0
+
+
+def prepare_all(paths: Iterable[str | Path], prep: CubePrep, out_path: str | Path, stage: str, params_hash: str,
+                executor: ExecutorParams | None = None) -> Path:
+    """Prepares cubes in shards through the executor and merges them into one HDF5 product (atomic).
+
+    Each shard task streams its cubes one at a time into a shard file beside `out_path`; the merge
+    copies them in order a few cubes at a time, so memory holds a few cubes whatever the number of
+    cubes, executor or shard size, and the product is byte-identical for all of them. The product has
+    datasets `cubes` (N, C, H, W) float32 (chunked one cube per chunk, gzip) and `id_str` (the cube
+    names), and attributes `cube_prep` (JSON of `prep.to_dict()`), `wave` (C,) channel centres,
+    units, `stage` and `params_hash`; `read_product` and `load_prepared` read it.
 
     Args:
-        paths: Cube files, read lazily in order (a generator is fine).
+        paths: Cube files, in order (listed first; each is read once).
         prep: The preparation settings.
-        out_path: Destination `.h5` file; nothing is left there if any cube fails.
+        out_path: Destination `.h5` file; nothing is left there, nor any shard, if any cube fails.
         stage: Producing stage name.
         params_hash: Hash of the stage's params.
+        executor: Where the shards run (None: locally, in shards of 256 cubes).
 
     Returns:
         `out_path`.
@@ -241,43 +282,19 @@ def prepare_all(
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    names: list[str] = []
-    seen: set[str] = set()
-    total = len(paths) if hasattr(paths, "__len__") else None
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            data = wave0 = None
-            for path in tqdm(paths, total=total, desc="prepare cubes", unit="cube", mininterval=2):
-                cube = read_cube(path)
-                wave, x = _prepare(cube, prep)  # (C,), (C, H, W)
-                if cube.name in seen:
-                    raise InputError(f"{path}: duplicate cube name {cube.name!r}")
-                if data is None:
-                    wave0 = wave
-                    data = f.create_dataset(DATASET, shape=(0, *x.shape), maxshape=(None, *x.shape),
-                                            dtype=np.float32, chunks=(1, *x.shape), compression="gzip",
-                                            track_times=False)
-                elif wave.shape != wave0.shape or not np.allclose(wave, wave0, rtol=0, atol=1e-3):
-                    raise InputError(f"{path}: channel centres differ from the first cube's "
-                                     f"({len(wave)} vs {len(wave0)} channels); cubes need a common wavelength grid")
-                data.resize(len(names) + 1, axis=0)
-                data[len(names)] = x
-                names.append(cube.name)
-                seen.add(cube.name)
-                del cube, x
-            if data is None:
-                raise InputError(f"{out_path}: no cubes to prepare")
-            f.create_dataset(ID_DATASET, data=np.array(names, dtype=_STR), track_times=False)
-            attrs = {PREP_ATTR: json.dumps(prep.to_dict()), "wave": wave0, "wave_unit": "Angstrom",
-                     "flux_unit": "flux / median positive white-light flux" if prep.normalise == "median"
-                     else "1e-16 erg/s/cm2/Angstrom", "axes": "N, C, H, W (channel, y, x)",
-                     "stage": stage, "params_hash": params_hash}
-            f.attrs.update(attrs)
-            log.info("prepared %s cubes -> %s", data.shape, out_path)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError(f"{out_path}: no cubes to prepare")
+    with shard_dir(out_path) as directory:
+        items = [(i, os.path.abspath(p)) for i, p in enumerate(paths)]  # workers may run elsewhere
+        parts = map_shards(partial(_prepare_shard, prep, str(directory)), items, executor or ExecutorParams(),
+                           desc="prepare cubes", unit="cube")
+        wave0 = _check_shards(parts, paths)
+        attrs = {PREP_ATTR: json.dumps(prep.to_dict()), "wave": wave0, "wave_unit": "Angstrom",
+                 "flux_unit": "flux / median positive white-light flux" if prep.normalise == "median"
+                 else "1e-16 erg/s/cm2/Angstrom", "axes": "N, C, H, W (channel, y, x)"}
+        merge_shards([p for p, _, _ in parts], out_path, attrs, stage, params_hash, layout="rows")
+    log.info("prepared %d cubes -> %s", len(paths), out_path)
     return out_path
 
 

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
+from functools import lru_cache, partial
+from pathlib import Path
 
 import numpy as np
 
 from specmorph.catalog.splits import grouped_split
 from specmorph.errors import InputError
-from specmorph.spectral.embedder_io import build_embedder
+from specmorph.executor import ExecutorParams, map_shards
+from specmorph.spectral.cubeprep import open_prepared
+from specmorph.spectral.embedder_io import build_embedder, load_embedder
 from specmorph.spectral.encoders import Embedder, EmbedderConfig, embed_array
 
 log = logging.getLogger(__name__)
 
 EMBEDDERS = ("pca", "siamese", "sae", "dsca")
+EMBED_BATCH = 64  # cubes per forward pass
 
 
 @dataclass(frozen=True)
@@ -93,4 +99,46 @@ def fit_embedder(kind: str, cubes: np.ndarray, labels: np.ndarray, n_classes: in
 
 def embed_all(model: Embedder, cubes: np.ndarray) -> np.ndarray:
     """(N, embed_dim) float32 embeddings of every cube, in order."""
-    return embed_array(model, cubes, batch_size=64).astype(np.float32)
+    return embed_array(model, cubes, batch_size=EMBED_BATCH).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _cached_embedder(path: str, mtime_ns: int, size: int) -> Embedder:
+    """The embedder saved at `path`, loaded once per process while the file is unchanged."""
+    return load_embedder(path)[0]
+
+
+def _embed_rows(model_path: str, cubes_path: str, index: int, rows: list[int]) -> np.ndarray:
+    """An executor task: (n, embed_dim) embeddings of the prepared cubes at `rows` (consecutive)."""
+    stat = os.stat(model_path)
+    model = _cached_embedder(model_path, stat.st_mtime_ns, stat.st_size)
+    with open_prepared(cubes_path) as (data, _, _):
+        return embed_all(model, data[rows[0]:rows[-1] + 1])  # (n, C, H, W) read per shard
+
+
+def embed_prepared(model_path: str | Path, cubes_path: str | Path,
+                   executor: ExecutorParams | None = None) -> np.ndarray:
+    """Embeddings of every cube of a prepared-cube product by a saved embedder, in shards through the executor.
+
+    Each task loads the embedder from `model_path` (once per worker process) and reads only its shard's
+    rows from `cubes_path`. Shards are rounded up to whole batches of EMBED_BATCH cubes, so the forward
+    passes, and the result, are those of `embed_all(model, cubes)` on the whole array.
+
+    Args:
+        model_path: An embedder written by `embedder_io.save_embedder`.
+        cubes_path: A `cubeprep.prepare_all` product.
+        executor: Where the shards run (None: locally).
+
+    Returns:
+        (N, embed_dim) float32, in the product's row order.
+    """
+    model_path, cubes_path = os.path.abspath(model_path), os.path.abspath(cubes_path)
+    with open_prepared(cubes_path) as (data, _, _):
+        n = len(data)
+    executor = executor or ExecutorParams()
+    size = -(-executor.shard_size // EMBED_BATCH) * EMBED_BATCH
+    parts = map_shards(partial(_embed_rows, model_path, cubes_path), range(n), replace(executor, shard_size=size),
+                       desc="embed", unit="cube")
+    if not parts:
+        return np.zeros((0, load_embedder(model_path)[1].embed_dim), np.float32)
+    return np.concatenate(parts)
