@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from astropy.io import fits
 from specmorph.errors import InputError
 from specmorph.io import cubes
 from specmorph.io.cubes import galaxy_spectrum, iter_spectra, read_cube
+from specmorph.io.gzipfits import read_images
+from specmorph.sky.cube import build_cube, write_cube
+from specmorph.sky.population import draw_galaxy
 
 N_WAVE, NY, NX = 950, 9, 9  # 3749-5647 Å: covers the 5450-5550 Å normalisation window
 REAL_SPECTRUM = Path(__file__).resolve().parents[3] / "shared/data/califa_spectrum/integ_3D.fits"
@@ -179,7 +183,7 @@ def test_normalisation_removes_a_flux_scale(tmp_path, aperture):
 def test_iter_spectra_reads_one_cube_per_step(tmp_path, monkeypatch):
     calls = []
     real_read = cubes.read_cube
-    monkeypatch.setattr(cubes, "read_cube", lambda p: calls.append(p) or real_read(p))
+    monkeypatch.setattr(cubes, "read_cube", lambda p, **kw: calls.append(p) or real_read(p, **kw))
     paths = [_cube_path(tmp_path, "A"), tmp_path / "MISSING.V500.rscube.fits.gz"]
     spectra = iter_spectra(paths, window=(4000.0, 5000.0), progress=False)
     assert calls == []  # nothing read until asked
@@ -203,8 +207,10 @@ def test_one_dimensional_spectrum_with_stale_sky_unit(tmp_path):
 
 
 @pytest.mark.skipif(not REAL_SPECTRUM.is_file(), reason="real CALIFA reference data not available")
-def test_real_califa_integrated_spectrum():
+def test_real_califa_integrated_spectrum(monkeypatch):
+    calls = _astropy_calls(monkeypatch)
     cube = read_cube(REAL_SPECTRUM)
+    assert calls == [] and cube.header.tostring() == fits.getheader(REAL_SPECTRUM).tostring()
     assert cube.wave[0] == 3749.0 and cube.wave[-1] == 7501.0 and cube.flux.shape == (1877, 1, 1)
     assert (cube.ra, cube.dec) == pytest.approx((232.65248, 42.717148))
     wave, spec = galaxy_spectrum(cube)
@@ -222,3 +228,155 @@ def test_cube_name_keeps_dots_inside_the_galaxy_name(file_name, name):
     from specmorph.io.cubes import cube_name
 
     assert cube_name(Path(file_name)) == name
+
+
+@pytest.fixture(scope="module")
+def mock_cube(tmp_path_factory) -> Path:
+    """A small full-wavelength cube written by the mock survey in the eCALIFA format (gzip)."""
+    g = draw_galaxy(np.random.default_rng(0), "MOCK0042", 150.25, 30.5, 0.0237, hubtyp="Sb")
+    path = tmp_path_factory.mktemp("ecalifa") / "MOCK0042.V500.rscube.fits.gz"
+    write_cube(path, g, *build_cube(g, 1877, 15, 13, rng=np.random.default_rng(1)))
+    return path
+
+
+def _astropy_reference(path: Path) -> tuple[fits.Header, np.ndarray, np.ndarray | None]:
+    """Primary header, flux and error as plain astropy reads them, NaN where BADPIX or not finite."""
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        flux = np.array(hdul[0].data if hdul[0].data is not None else hdul["FLUX"].data, dtype=np.float32)
+        error = np.array(hdul["ERROR"].data, dtype=np.float32) if "ERROR" in hdul else None
+        bad = (np.array(hdul["BADPIX"].data) != 0) | ~np.isfinite(flux)
+    flux[bad] = np.nan
+    if error is not None:
+        error[bad] = np.nan
+    return header, flux, error
+
+
+def _assert_same_bits(a: np.ndarray, b: np.ndarray) -> None:
+    assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _astropy_calls(monkeypatch) -> list[Path]:
+    """Records each file that read_cube hands to the astropy reader."""
+    calls: list[Path] = []
+    real = cubes._read_astropy
+    monkeypatch.setattr(cubes, "_read_astropy", lambda path, error: calls.append(path) or real(path, error))
+    return calls
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_streamed_read_is_bit_identical_to_astropy(mock_cube, tmp_path, monkeypatch, plain):
+    path = mock_cube
+    if plain:
+        path = tmp_path / "MOCK0042.V500.rscube.fits"
+        path.write_bytes(gzip.decompress(mock_cube.read_bytes()))
+    calls = _astropy_calls(monkeypatch)
+    cube = read_cube(path)
+    header, flux, error = _astropy_reference(path)
+    assert calls == []  # streamed, not read by astropy
+    assert cube.header.tostring() == header.tostring() and list(cube.header.items()) == list(header.items())
+    assert [c.comment for c in cube.header.cards] == [c.comment for c in header.cards]
+    _assert_same_bits(cube.flux, flux)
+    _assert_same_bits(cube.error, error)
+    assert 0 < np.isnan(flux).sum() < flux.size and cube.flux.flags.writeable and cube.flux.flags.c_contiguous
+    assert cube.name == "MOCK0042" and (cube.ra, cube.dec) == (header["CRVAL1"], header["CRVAL2"])
+    without_error = read_cube(path, error=False)
+    assert without_error.error is None
+    _assert_same_bits(without_error.flux, flux)
+
+
+def test_read_images_keeps_only_the_named_extensions(mock_cube):
+    header, data, found = read_images(mock_cube, ("BADPIX", "FIBCOVER"))
+    with fits.open(mock_cube) as hdul:
+        assert data.dtype == np.float32 and data.tobytes() == hdul[0].data.astype(np.float32).tobytes()
+        assert list(found) == ["BADPIX"] and np.array_equal(found["BADPIX"], hdul["BADPIX"].data)
+    assert header["NAXIS3"] == 1877
+
+
+def test_first_extension_of_a_name_is_read_whatever_its_case(tmp_path, monkeypatch):
+    flux = _spectrum()[:, None, None] * _image()[None]
+    hdus = [fits.PrimaryHDU(flux, header=_header()), fits.ImageHDU(np.ones_like(flux), name="FIBCOVER"),
+            fits.ImageHDU(flux * 0.1), fits.ImageHDU(flux * 0.05), fits.ImageHDU(flux * 0.2, name="ERROR"),
+            fits.ImageHDU((~np.isfinite(flux)).astype(np.int16), name="BADPIX")]
+    hdus[3].header["EXTNAME"] = " error"  # astropy matches names stripped and upper-cased
+    path = tmp_path / "X.fits.gz"
+    fits.HDUList(hdus).writeto(path)
+    calls = _astropy_calls(monkeypatch)
+    cube = read_cube(path)
+    _, ref_flux, ref_error = _astropy_reference(path)
+    assert calls == []
+    _assert_same_bits(cube.flux, ref_flux)
+    _assert_same_bits(cube.error, ref_error)
+    np.testing.assert_allclose(cube.error[np.isfinite(cube.error)], 0.05 * ref_flux[np.isfinite(ref_flux)])
+
+
+def _multi_member(data: bytes) -> bytes:
+    raw = gzip.decompress(data)
+    return gzip.compress(raw[:100_000]) + gzip.compress(raw[100_000:])
+
+
+@pytest.mark.parametrize("rewrite", [
+    _multi_member,  # concatenated gzip streams
+    lambda data: data + bytes(64),  # zero padding after the stream
+    lambda data: gzip.compress(gzip.decompress(data) + bytes(2880)),  # an empty block after the last HDU
+])
+def test_files_the_stream_declines_are_read_by_astropy(mock_cube, tmp_path, monkeypatch, rewrite):
+    path = tmp_path / mock_cube.name
+    path.write_bytes(rewrite(mock_cube.read_bytes()))
+    calls = _astropy_calls(monkeypatch)
+    cube = read_cube(path)
+    header, flux, error = _astropy_reference(path)
+    assert calls == [path]
+    assert cube.header.tostring() == header.tostring()
+    _assert_same_bits(cube.flux, flux)
+    _assert_same_bits(cube.error, error)
+
+
+def test_scaled_data_and_flux_extension_are_read_by_astropy(tmp_path, monkeypatch):
+    flux = _spectrum()[:, None, None] * _image()[None]
+    scaled = fits.PrimaryHDU(np.nan_to_num(flux * 1000).astype(np.int16), header=_header())
+    scaled.header["BSCALE"], scaled.header["BZERO"] = 1e-3, 0.5
+    fits.HDUList([scaled, fits.ImageHDU((~np.isfinite(flux)).astype(np.uint8), name="BADPIX")]).writeto(
+        tmp_path / "S.fits.gz")
+    fits.HDUList([fits.PrimaryHDU(header=_header()), fits.ImageHDU(flux, header=_header(), name="FLUX"),
+                  fits.ImageHDU((~np.isfinite(flux)).astype(np.uint8), name="BADPIX")]).writeto(tmp_path / "F.fits")
+    calls = _astropy_calls(monkeypatch)
+    for name in ("S.fits.gz", "F.fits"):
+        cube = read_cube(tmp_path / name)
+        _assert_same_bits(cube.flux, _astropy_reference(tmp_path / name)[1])
+    assert [p.name for p in calls] == ["S.fits.gz", "F.fits"]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda raw: raw[:-3 * 2880],  # data shorter than the header says
+    lambda raw: raw.replace(b"NAXIS3  =                 1877", b"NAXIS3  =            999999999", 1),
+])
+def test_fits_damage_inside_a_sound_gzip_stream_is_reported_as_by_astropy(mock_cube, tmp_path, damage):
+    path = tmp_path / mock_cube.name
+    raw = gzip.decompress(mock_cube.read_bytes())
+    path.write_bytes(gzip.compress(damage(raw), compresslevel=1))
+    with pytest.raises(InputError, match="not a readable FITS file") as err:
+        read_cube(path)
+    with pytest.raises(InputError) as astropy_err:
+        cubes._read_astropy(path, error=True)
+    assert str(err.value) == str(astropy_err.value) and str(path) in str(err.value)
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1:]
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda d: _flip(d, len(d) - 6), "CRC check failed"),  # stored CRC-32
+    (lambda d: _flip(d, len(d) // 2), "corrupt"),  # inside the deflate stream
+    (lambda d: d[:-4] + (int.from_bytes(d[-4:], "little") + 2880).to_bytes(4, "little"), "Incorrect length"),
+    (lambda d: d[:-4] + (2**32 - 1).to_bytes(4, "little"), "Incorrect length"),  # absurd ISIZE
+    (lambda d: gzip.decompress(d), "Not a gzipped file"),  # plain FITS named .gz
+    (lambda d: d[:10], "truncated"),  # the gzip header alone
+])
+def test_damaged_gzip_raises_input_error_naming_the_file(mock_cube, tmp_path, damage, message):
+    path = tmp_path / mock_cube.name
+    path.write_bytes(damage(mock_cube.read_bytes()))
+    with pytest.raises(InputError, match=message) as err:
+        read_cube(path)
+    assert str(path) in str(err.value) and "corrupt or truncated gzip file" in str(err.value)

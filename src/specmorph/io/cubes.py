@@ -18,6 +18,7 @@ from scipy.ndimage import uniform_filter
 from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.io.gzipfits import Unsupported, read_images
 
 log = logging.getLogger(__name__)
 
@@ -107,31 +108,9 @@ def _open_fits(path: Path) -> fits.HDUList:
     return fits.open(path, memmap=True, lazy_load_hdus=False)
 
 
-def _celestial_position(header: fits.Header) -> tuple[float, float]:
-    """RA, Dec (deg) from RA/DEC or OBJRA/OBJDEC keywords, else from the celestial WCS reference."""
-    for ra_key, dec_key in (("RA", "DEC"), ("OBJRA", "OBJDEC")):
-        if isinstance(header.get(ra_key), float | int) and isinstance(header.get(dec_key), float | int):
-            return float(header[ra_key]), float(header[dec_key])
-    if str(header.get("CTYPE1", "")).upper().startswith("RA") and "CRVAL2" in header:
-        return float(header["CRVAL1"]), float(header["CRVAL2"])
-    return float("nan"), float("nan")
-
-
-def read_cube(path: str | Path) -> Cube:
-    """Reads a V500 cube (`*.rscube.fits[.gz]`) or a 1-D spectrum, masking bad pixels with NaN.
-
-    The primary HDU holds the flux (n_wave, ny, nx) or (n_wave,); the optional `ERROR` and `BADPIX`
-    (non-zero = bad) extensions have the same shape. Without `BADPIX` only non-finite flux is bad.
-
-    Args:
-        path: The FITS file (plain files are memory-mapped, gzip files decompressed once).
-
-    Returns:
-        The cube; a 1-D spectrum comes back with shape (n_wave, 1, 1).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: cube file not found")
+def _read_astropy(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.ndarray, np.ndarray | None,
+                                                   np.ndarray | None]:
+    """Primary header, WCS header, flux, error and BADPIX != 0 of any FITS file astropy reads."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -142,7 +121,7 @@ def read_cube(path: str | Path) -> Cube:
                 header = hdul[0].header.copy()
                 wcs_header = header if hdu is hdul[0] else hdu.header.copy()
                 flux = np.array(hdu.data, dtype=np.float32)  # 1e-16 erg/s/cm²/Å
-                error = np.array(hdul["ERROR"].data, dtype=np.float32) if "ERROR" in hdul else None
+                err = np.array(hdul["ERROR"].data, dtype=np.float32) if error and "ERROR" in hdul else None
                 badpix = np.array(hdul["BADPIX"].data) != 0 if "BADPIX" in hdul else None
         truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
         for w in caught:
@@ -153,7 +132,49 @@ def read_cube(path: str | Path) -> Cube:
         raise
     except (OSError, EOFError, TypeError, ValueError, KeyError) as err:
         raise InputError(f"{path}: not a readable FITS file ({err})") from err
+    return header, wcs_header, flux, err, badpix
 
+
+def _read_hdus(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.ndarray, np.ndarray | None,
+                                                np.ndarray | None]:
+    """As `_read_astropy`, streamed in one pass (gzipfits) when the file allows it, the same values either way."""
+    try:
+        header, flux, ext = read_images(path, ("ERROR", "BADPIX") if error else ("BADPIX",))
+    except (Unsupported, OSError, ValueError, TypeError, KeyError) as err:
+        log.debug("%s: read with astropy (%s)", path, err)
+        return _read_astropy(path, error)
+    err = np.asarray(ext["ERROR"], dtype=np.float32) if "ERROR" in ext else None
+    badpix = ext["BADPIX"] != 0 if "BADPIX" in ext else None
+    return header, header, np.asarray(flux, dtype=np.float32), err, badpix
+
+
+def _celestial_position(header: fits.Header) -> tuple[float, float]:
+    """RA, Dec (deg) from RA/DEC or OBJRA/OBJDEC keywords, else from the celestial WCS reference."""
+    for ra_key, dec_key in (("RA", "DEC"), ("OBJRA", "OBJDEC")):
+        if isinstance(header.get(ra_key), float | int) and isinstance(header.get(dec_key), float | int):
+            return float(header[ra_key]), float(header[dec_key])
+    if str(header.get("CTYPE1", "")).upper().startswith("RA") and "CRVAL2" in header:
+        return float(header["CRVAL1"]), float(header["CRVAL2"])
+    return float("nan"), float("nan")
+
+
+def read_cube(path: str | Path, error: bool = True) -> Cube:
+    """Reads a V500 cube (`*.rscube.fits[.gz]`) or a 1-D spectrum, masking bad pixels with NaN.
+
+    The primary HDU holds the flux (n_wave, ny, nx) or (n_wave,); the optional `ERROR` and `BADPIX`
+    (non-zero = bad) extensions have the same shape. Without `BADPIX` only non-finite flux is bad.
+
+    Args:
+        path: The FITS file (plain or gzip; streamed once, or read by astropy if unusual).
+        error: Read the `ERROR` extension; False leaves `Cube.error` None (and unchecked).
+
+    Returns:
+        The cube; a 1-D spectrum comes back with shape (n_wave, 1, 1).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: cube file not found")
+    header, wcs_header, flux, error_arr, badpix = _read_hdus(path, error)
     if flux.ndim == 1:
         axis = 1
     elif flux.ndim == 3:
@@ -161,7 +182,7 @@ def read_cube(path: str | Path) -> Cube:
     else:
         raise InputError(f"{path}: flux has shape {flux.shape}; expected a cube (n_wave, ny, nx) or spectrum (n_wave,)")
     wave = wavelength_axis(wcs_header, flux.shape[0], axis, str(path))
-    for label, arr in (("ERROR", error), ("BADPIX", badpix)):
+    for label, arr in (("ERROR", error_arr), ("BADPIX", badpix)):
         if arr is not None and arr.shape != flux.shape:
             raise InputError(f"{path}: {label} has shape {arr.shape}, flux has {flux.shape}")
     if badpix is None:
@@ -170,13 +191,13 @@ def read_cube(path: str | Path) -> Cube:
     else:
         badpix |= ~np.isfinite(flux)
     flux[badpix] = np.nan
-    if error is not None:
-        error[badpix] = np.nan
+    if error_arr is not None:
+        error_arr[badpix] = np.nan
     if axis == 1:
         flux = flux[:, None, None]  # (n_wave, 1, 1)
-        error = None if error is None else error[:, None, None]
+        error_arr = None if error_arr is None else error_arr[:, None, None]
     ra, dec = _celestial_position(header)
-    return Cube(cube_name(path), wave, flux, error, header, ra, dec, path)
+    return Cube(cube_name(path), wave, flux, error_arr, header, ra, dec, path)
 
 
 def _integrated(flux: np.ndarray, source: str) -> np.ndarray:
@@ -290,7 +311,7 @@ def iter_spectra(
     """
     total = len(paths) if hasattr(paths, "__len__") else None
     for path in tqdm(paths, total=total, desc="cubes", unit="cube", disable=not progress):
-        cube = read_cube(path)
+        cube = read_cube(path, error=False)
         wave, spec = galaxy_spectrum(cube, window=window, bin_factor=bin_factor, aperture=aperture)
         del cube
         yield cube_name(Path(path)), wave, spec
