@@ -119,6 +119,18 @@ def shards(items: Sequence[R], size: int) -> list[list[R]]:
 
 
 @contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Dask's INFO lines (cluster start and stop) held back while a map runs; warnings still show."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextmanager
 def _client(params: ExecutorParams) -> Iterator[Any]:
     """A distributed Client on the scheduler at `params.address`, or on a LocalCluster made (and closed) here."""
     from distributed import Client, LocalCluster
@@ -148,7 +160,7 @@ def _map_dask(parts: list[list], fn: Callable[[int, list], R], params: ExecutorP
 
     results: list[Any] = [None] * len(parts)
     token, payload = uuid.uuid4().hex[:8], cloudpickle.dumps(fn)
-    with _client(params) as client:
+    with _quiet_distributed(), _client(params) as client:
         futures = [client.submit(_Task(payload, i, part), key=f"{desc.replace(' ', '_')}-{i:05d}-{token}",
                                  pure=False) for i, part in enumerate(parts)]
         index = {f.key: i for i, f in enumerate(futures)}
