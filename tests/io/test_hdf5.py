@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from specmorph.errors import InputError
-from specmorph.io.hdf5 import params_hash, read_product, write_product
+from specmorph.io.hdf5 import compressed_layout, params_hash, read_product, write_product
 
 
 def _product(path: Path) -> Path:
@@ -82,3 +82,17 @@ def test_params_hash_is_canonical():
     assert params_hash({"a": 1}) != params_hash({"a": 2})
     assert params_hash({"path": Path("x/y")}) == params_hash({"path": "x/y"})
     assert len(params_hash({})) == 12 and all(c in "0123456789abcdef" for c in params_hash({}))
+
+
+def test_large_per_object_arrays_are_chunked_by_whole_rows(tmp_path):
+    images = np.random.default_rng(0).integers(0, 255, (300, 40, 40, 3), dtype=np.uint8)  # 1.44 MB, 4800 B/row
+    small = np.arange(300, dtype=np.float32)
+    path = write_product(tmp_path / "p.h5", {"images": images, "small": small}, [str(i) for i in range(300)], {},
+                         stage="t", params_hash="0")
+    with h5py.File(path) as f:
+        assert f["images"].chunks == (218, 40, 40, 3)  # 1 MiB // 4800 B rows, whole images per chunk
+        assert f["images"].compression == "gzip"
+        assert f["small"].chunks is None and f["small"].compression is None
+    assert np.array_equal(read_product(path, ["images"])[0]["images"], images)
+    assert compressed_layout((10, 4), 8) == {}
+    assert compressed_layout((3, 1024, 1024), 4) == {"compression": "gzip", "chunks": (1, 1024, 1024)}

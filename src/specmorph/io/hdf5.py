@@ -50,6 +50,27 @@ def params_hash(obj: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
+def compressed_layout(shape: Sequence[int], itemsize: int) -> dict[str, object]:
+    """`create_dataset` keywords for an (N, ...) per-object array: gzip in chunks of whole rows when over 1 MiB.
+
+    Rows are what readers take (a batch of images, one cube), so a chunk holds about 1 MiB of whole
+    rows (at least one) instead of h5py's guess, which tiles the image axes and makes reading every
+    row decompress many small chunks. Smaller arrays are stored contiguous and uncompressed.
+
+    Args:
+        shape: The array's shape, objects first.
+        itemsize: Bytes per element.
+
+    Returns:
+        {} or {"compression": "gzip", "chunks": (rows, *shape[1:])}.
+    """
+    shape = tuple(int(n) for n in shape)
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * itemsize
+    if not shape or shape[0] * row_bytes <= _COMPRESS_BYTES:
+        return {}
+    return {"compression": "gzip", "chunks": (max(1, min(shape[0], _COMPRESS_BYTES // max(row_bytes, 1))), *shape[1:])}
+
+
 def _as_storable(name: str, value: object) -> object:
     """An attribute or dataset value h5py can store; strings become UTF-8 variable-length."""
     if isinstance(value, str | int | float | bool | np.generic):
@@ -94,8 +115,9 @@ def write_product(
             f.create_dataset(ID_DATASET, data=np.array([str(s) for s in id_str], dtype=_STR), track_times=False)
             for name, value in arrays.items():
                 data = _as_storable(name, value)
-                big = isinstance(data, np.ndarray) and data.nbytes > _COMPRESS_BYTES and data.dtype != _STR
-                f.create_dataset(name, data=data, compression="gzip" if big else None, track_times=False)
+                big = isinstance(data, np.ndarray) and data.ndim > 0 and data.dtype != _STR
+                layout = compressed_layout(data.shape, data.dtype.itemsize) if big else {}
+                f.create_dataset(name, data=data, track_times=False, **layout)
             for key, value in {**attrs, "stage": stage, "params_hash": params_hash}.items():
                 f.attrs[key] = _as_storable(key, value)
         os.replace(tmp, path)

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from specmorph.errors import InputError
-from specmorph.io.hdf5 import _COMPRESS_BYTES, ID_DATASET, _as_storable
+from specmorph.io.hdf5 import ID_DATASET, _as_storable, compressed_layout
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +174,10 @@ def _blocks(shard_paths: Sequence[Path], name: str, rows: int) -> Iterator[np.nd
 
 def _write_whole(f: h5py.File, name: str, shard_paths: Sequence[Path], n: int, shape: tuple[int, ...],
                  dtype: np.dtype) -> None:
-    """As `write_product` stores an (n, *shape) array: gzip with h5py's chunk guess over 1 MiB, else contiguous."""
+    """As `write_product` stores an (n, *shape) array (`io.hdf5.compressed_layout`)."""
     row_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    big = n * row_bytes > _COMPRESS_BYTES
-    ds = f.create_dataset(name, shape=(n, *shape), dtype=dtype, compression="gzip" if big else None,
-                          track_times=False)
+    ds = f.create_dataset(name, shape=(n, *shape), dtype=dtype, track_times=False,
+                          **compressed_layout((n, *shape), dtype.itemsize))
     rows = ds.chunks[0] if ds.chunks else max(1, _BLOCK_BYTES // max(row_bytes, 1))
     start = 0
     for block in _blocks(shard_paths, name, rows):  # whole chunks, each written once, in order
