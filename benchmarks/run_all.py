@@ -29,10 +29,13 @@ def last_ratio_line(stdout: str) -> tuple[str, float, float] | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=list(BENCHMARKS), metavar="name",
+    parser.add_argument("names", nargs="*", metavar="name",
                         help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
     parser.add_argument("--quick", action="store_true", help="pass --quick to each (smoke run)")
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     rows, failed = [], False
     for name in args.names or BENCHMARKS:
         cmd = [sys.executable, str(HERE / f"{name}.py"), *(["--quick"] if args.quick else [])]
