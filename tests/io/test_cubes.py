@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 
 from specmorph.errors import InputError
-from specmorph.io import cubes
+from specmorph.io import cubes, gzipfits
 from specmorph.io.cubes import galaxy_spectrum, iter_spectra, read_cube
 from specmorph.io.gzipfits import read_images
 from specmorph.sky.cube import build_cube, write_cube
@@ -283,6 +283,16 @@ def test_streamed_read_is_bit_identical_to_astropy(mock_cube, tmp_path, monkeypa
     without_error = read_cube(path, error=False)
     assert without_error.error is None
     _assert_same_bits(without_error.flux, flux)
+
+
+def test_chunk_boundaries_anywhere_give_the_same_arrays(mock_cube, monkeypatch):
+    header, flux, error = _astropy_reference(mock_cube)
+    monkeypatch.setattr(gzipfits, "_READ", 4093)  # compressed bytes per read
+    monkeypatch.setattr(gzipfits, "_INFLATE", 997)  # splits elements and header cards between chunks
+    cube = read_cube(mock_cube)
+    assert cube.header.tostring() == header.tostring()
+    _assert_same_bits(cube.flux, flux)
+    _assert_same_bits(cube.error, error)
 
 
 def test_read_images_keeps_only_the_named_extensions(mock_cube):

@@ -28,7 +28,6 @@ Images = tuple[fits.Header, np.ndarray, dict[str, np.ndarray]]  # primary header
 _MAX_INFLATE_RATIO = 1032  # deflate's largest possible output/input ratio
 _READ = 1 << 17  # compressed bytes read per call
 _INFLATE = 1 << 19  # most decompressed bytes per zlib call
-_STEP = 1 << 20  # bytes copied, then byte-swapped while in cache (a multiple of 8)
 
 
 class Unsupported(Exception):
@@ -123,21 +122,29 @@ class _Gzip:
             n -= k
 
     def read_array(self, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        """Copies the data into a native-endian array, byte-swapping each step while it is in cache."""
-        if math.prod(shape) * dtype.itemsize > self._max_bytes:
+        """Converts the data chunk by chunk, while in cache, into a native-endian array."""
+        count, size = math.prod(shape), dtype.itemsize
+        if count * size > self._max_bytes:
             raise Unsupported(f"an HDU of shape {shape} cannot fit in the file")
         try:
             out = np.empty(shape, dtype=dtype.newbyteorder("="))
         except MemoryError as err:
             raise Unsupported(f"an HDU of shape {shape} does not fit in memory") from err
         flat = out.reshape(-1)
-        raw = memoryview(flat.view(np.uint8))
-        swap = not dtype.isnative and dtype.itemsize > 1
-        for start in range(0, raw.nbytes, _STEP):
-            stop = min(start + _STEP, raw.nbytes)
-            self.readinto(raw[start:stop])
-            if swap:
-                flat[start // dtype.itemsize:stop // dtype.itemsize].byteswap(inplace=True)
+        done = 0  # elements
+        while done < count:
+            if self._pos == len(self._chunk) and not self._refill():
+                raise Unsupported("the stream ends inside an HDU")
+            n = min((len(self._chunk) - self._pos) // size, count - done)
+            if n:
+                flat[done:done + n] = np.frombuffer(self._chunk, dtype=dtype, count=n, offset=self._pos)
+                self._pos += n * size
+            else:  # an element split between two chunks
+                one = bytearray(size)
+                self.readinto(memoryview(one))
+                flat[done:done + 1] = np.frombuffer(one, dtype=dtype)
+                n = 1
+            done += n
         return out
 
     def at_end(self) -> bool:
