@@ -1,12 +1,15 @@
 """Tests of the one-to-one sky crossmatch on hand-placed coordinates."""
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.coordinates import SkyCoord, search_around_sky
 
 from specmorph.catalog.crossmatch import (
     REASON_LEFT_TAKEN,
     REASON_RIGHT_TAKEN,
+    _near_in_dec,
     crossmatch,
     match_stats,
     require_matches,
@@ -154,3 +157,51 @@ def test_match_stats_known_values():
     assert stats["max_sep_arcsec"] == pytest.approx(2.5, rel=1e-6)
     empty = match_stats(*crossmatch(left, table([(9, 0.0, -45.0)], "dr7objid")))
     assert empty["n_matched"] == 0 and np.isnan(empty["median_sep_arcsec"])
+
+
+def test_near_in_dec_keeps_rows_within_the_margin_and_drops_far_ones():
+    margin = 3 * ARCSEC
+    dec = np.array([0.0, 2.9 * ARCSEC, -2.9 * ARCSEC, 1.0, 45.0, 89.9995, 90.0, -90.0])
+    kept = _near_in_dec(dec, np.array([0.0, 90.0]), margin)
+    assert kept.tolist() == [True, True, True, False, False, True, True, False]
+    assert not _near_in_dec(dec, np.zeros(0), margin).any()
+    assert _near_in_dec(dec, np.array([10.0]), 200.0).all()  # a margin wider than the sky keeps everything
+
+
+def test_near_in_dec_never_drops_a_neighbour_even_below_the_cell_size():
+    rng = np.random.default_rng(3)
+    ref = rng.uniform(-90, 90, 300)
+    margin = 0.05 * ARCSEC  # below the coarsest cell width, so cells are wider than the margin
+    dec = np.clip(np.repeat(ref, 4) + rng.uniform(-margin, margin, 1200), -90, 90)
+    far = rng.uniform(-90, 90, 5000)
+    assert _near_in_dec(dec, ref, margin).all()
+    near = np.abs(far[:, None] - ref[None, :]).min(axis=1) <= margin
+    kept = _near_in_dec(far, ref, margin)
+    assert kept[near].all() and kept.mean() < 0.01
+
+
+@pytest.mark.parametrize("radius", [3.0, 40.0])
+def test_pairs_equal_astropy_search_on_the_whole_tables(radius):
+    # Clusters at the RA wrap, both poles and the equator, plus a uniform sky: the declination
+    # pre-filter must hand astropy every pair it would find on the full tables, with the same separations.
+    rng = np.random.default_rng(7)
+    centres = [(0.0, 10.0), (359.99, -20.0), (45.0, 89.99), (200.0, -89.99), (120.0, 0.0)]
+    right = [(rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 1)))) for _ in range(3000)]
+    for ra, dec in centres:
+        right += [((ra + rng.normal(0, 20) * ARCSEC) % 360, float(np.clip(dec + rng.normal(0, 20) * ARCSEC, -90, 90)))
+                  for _ in range(400)]
+    right = np.array(right)
+    picks = rng.choice(len(right), 300, replace=False)
+    left = right[picks] + rng.normal(0, radius / 3, (300, 2)) * ARCSEC
+    left[:, 0] %= 360
+    left[:, 1] = np.clip(left[:, 1], -90, 90)
+    lt = table([(f"L{i}", ra, dec) for i, (ra, dec) in enumerate(left)], "name")
+    rt = table([(i, ra, dec) for i, (ra, dec) in enumerate(right)], "dr7objid")
+    matched, duplicates = crossmatch(lt, rt, radius_arcsec=radius)
+    i, j, sep, _ = search_around_sky(SkyCoord(left[:, 0] * u.deg, left[:, 1] * u.deg),
+                                     SkyCoord(right[:, 0] * u.deg, right[:, 1] * u.deg), radius * u.arcsec)
+    expected = dict(zip(zip(i.tolist(), j.tolist(), strict=True), sep.to_value(u.arcsec).tolist(), strict=True))
+    got = pd.concat([matched, duplicates])
+    found = dict(zip(zip(got["left_row"], got["right_row"], strict=True), got["sep_arcsec"], strict=True))
+    assert len(expected) > 300
+    assert found == expected  # same pairs, bit-identical separations

@@ -201,3 +201,23 @@ def test_califa_coarse_codes_agree_with_strings():
 def test_califa_coarse_rejects(value):
     with pytest.raises(InputError, match="bad CALIFA Hubble type"):
         califa_coarse(value)
+
+
+def test_map_catalog_error_names_the_first_bad_row_in_row_order():
+    # " Qx" (row b) and "Qx" (row d) are one bad string after stripping; "Zz" (row c) fails too, later.
+    df = pd.DataFrame({"gz2_class": ["Er", " Qx", "Zz", "Qx", "Er"]}, index=list("abcde"))
+    with pytest.raises(InputError, match=r"row b: cannot parse gz2_class 'Qx'"):
+        map_catalog(df)
+    mixed = pd.DataFrame({"gz2_class": pd.Series(["Er", 7, "Sb"], index=[5, 6, 7], dtype=object)})
+    with pytest.raises(InputError, match=r"row 6: cannot parse gz2_class '7'"):
+        map_catalog(mixed)
+
+
+def test_map_catalog_counts_missing_of_every_kind():
+    df = pd.DataFrame({"gz2_class": pd.Series([np.nan, None, "", "  ", "A", "Er", " Er"], dtype=object)})
+    labels, excluded = map_catalog(df)
+    assert labels.tolist() == [-1, -1, -1, -1, -1, CLASS_INDEX["round_smooth"], CLASS_INDEX["round_smooth"]]
+    assert excluded == {"artifact": 1, "spiral_without_arm_info": 0, "missing_class": 4}
+    labels, excluded = map_catalog(pd.DataFrame({"gz2_class": [np.nan, np.nan]}))
+    assert labels.tolist() == [-1, -1] and labels.dtype == np.int64
+    assert excluded["missing_class"] == 2

@@ -145,7 +145,8 @@ def gz2_to_taxonomy(s: str) -> str | None:
 def map_catalog(df: pd.DataFrame, column: str = "gz2_class") -> tuple[pd.Series, dict[str, int]]:
     """Map a GZ2 catalogue's class strings to taxonomy label indices.
 
-    Each distinct string is parsed once, so 240k rows take well under a second.
+    The column is factorised once and each distinct value parsed once; the rows then take their
+    value's label by index, so 300k rows take a few milliseconds.
 
     Args:
         df: catalogue with a `column` of gz2_class strings.
@@ -163,25 +164,27 @@ def map_catalog(df: pd.DataFrame, column: str = "gz2_class") -> tuple[pd.Series,
     if column not in df.columns:
         raise InputError(f"GZ2 catalogue has no column {column!r}; columns are {list(df.columns)}")
     raw = df[column]
-    missing = raw.isna().to_numpy() | (raw.astype("string").str.strip() == "").fillna(False).to_numpy()
-    strings = raw[~missing].astype(str).str.strip()
-    index_of: dict[str, int] = {}
-    reason_of: dict[str, str | None] = {}
-    for s in pd.unique(strings.to_numpy()):
+    codes, uniques = pd.factorize(raw)  # (N,) index into uniques, -1 for NaN/None; uniques in order of first row
+    distinct = pd.Series(uniques, dtype=raw.dtype)  # (U,)
+    blank = (distinct.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)  # (U,)
+    strings = distinct.astype(str).str.strip().to_numpy()  # (U,)
+    label_of = np.full(len(distinct) + 1, -1, dtype=np.int64)  # (U + 1,); the last serves code -1
+    reason_of: list[str | None] = [None] * len(distinct)
+    for k in np.flatnonzero(~blank):
         try:
-            name, reason = _classify(parse_gz2_class(s))
+            name, reason_of[k] = _classify(parse_gz2_class(strings[k]))
         except InputError as err:
-            row = strings.index[int(np.flatnonzero(strings.to_numpy() == s)[0])]
+            row = df.index[int(np.flatnonzero(codes == k)[0])]  # first row of the first failing value
             raise InputError(f"column {column!r} row {row}: {err}") from err
-        index_of[s] = CLASS_INDEX[name] if name is not None else -1
-        reason_of[s] = reason
-    values = np.full(len(df), -1, dtype=np.int64)  # (N,)
-    values[~missing] = strings.map(index_of).to_numpy(dtype=np.int64)
-    labels = pd.Series(values, index=df.index, name="label")
+        if name is not None:
+            label_of[k] = CLASS_INDEX[name]
+    labels = pd.Series(label_of[codes], index=df.index, name="label")
+    n_rows = np.bincount(codes[codes >= 0], minlength=len(distinct))  # (U,)
     excluded = dict.fromkeys(EXCLUSION_REASONS, 0)
-    excluded[EXCLUDE_MISSING] = int(missing.sum())
-    for reason, n in strings.map(reason_of).value_counts().items():
-        excluded[reason] += int(n)
+    excluded[EXCLUDE_MISSING] = int((codes < 0).sum() + n_rows[blank].sum())
+    for k in np.flatnonzero(~blank):
+        if reason_of[k] is not None:
+            excluded[reason_of[k]] += int(n_rows[k])
     logger.info("mapped %d gz2_class rows: %d labelled, excluded %s", len(df), int((labels >= 0).sum()), excluded)
     return labels, excluded
 

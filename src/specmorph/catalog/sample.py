@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ from specmorph.errors import InputError
 from specmorph.taxonomy import CLASSES
 
 log = logging.getLogger(__name__)
+
+# Tables with fewer rows than this check each image file; larger ones list the directory once.
+LIST_IMAGE_DIR_FROM_ROWS = 1000
 
 IMAGE_COLUMNS = ["id_str", "galaxy_id", "source", "path", "ra", "dec", "califa_name", "gz2_class",
                  "label", "label_name", "class5", "califa_coarse", "split"]
@@ -32,11 +36,14 @@ def galaxy_of_gz2(gz2: pd.DataFrame, matched: pd.DataFrame, duplicates: pd.DataF
     Returns:
         Series of galaxy ids aligned with `gz2`.
     """
-    owner = dict(zip(matched["gz2"].astype(str), matched["califa"].astype(str), strict=True))
-    for c, g in zip(duplicates["califa"].astype(str), duplicates["gz2"].astype(str), strict=True):
+    owner = dict(zip(matched["gz2"].astype(str).tolist(), matched["califa"].astype(str).tolist(), strict=True))
+    for c, g in zip(duplicates["califa"].astype(str).tolist(), duplicates["gz2"].astype(str).tolist(), strict=True):
         owner.setdefault(g, c)  # a shredded or neighbouring entry counts as the same galaxy
     ids = gz2["id_str"].astype(str)
-    return ids.map(lambda i: owner.get(i, i))
+    galaxy = ids.copy()
+    owned = np.flatnonzero(ids.isin(list(owner)).to_numpy(dtype=bool))  # (M,) rows, M ≤ matched + duplicates
+    galaxy.iloc[owned] = [owner.get(i, i) for i in ids.iloc[owned].tolist()]
+    return galaxy
 
 
 def build_image_table(morph: pd.DataFrame, cutouts: pd.DataFrame, gz2: pd.DataFrame, matched: pd.DataFrame,
@@ -103,8 +110,27 @@ def build_image_table(morph: pd.DataFrame, cutouts: pd.DataFrame, gz2: pd.DataFr
     return table[IMAGE_COLUMNS], report
 
 
+def _files_in(directory: Path) -> set[str] | None:
+    """Names of the regular files (or links to them) in a directory, from one listing; None if it can't be listed."""
+    try:
+        with os.scandir(directory) as entries:
+            return {e.name for e in entries if _is_file(e)}
+    except OSError:
+        return None
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    """`Path.is_file` of a directory entry, from the listing's cached type where it can."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return Path(entry.path).is_file()
+
+
 def attach_gz2_images(gz2: pd.DataFrame, image_dir: str | Path) -> pd.DataFrame:
     """Adds `path`, the Kaggle-style image `<dr7objid>.jpg` of each GZ2 row, failing on missing ones.
+
+    For a large table the directory is listed once instead of asking for each file.
 
     Args:
         gz2: GZ2 table with `id_str`.
@@ -114,10 +140,23 @@ def attach_gz2_images(gz2: pd.DataFrame, image_dir: str | Path) -> pd.DataFrame:
         A copy of `gz2` with `path`.
     """
     image_dir = Path(image_dir)
-    paths = [image_dir / f"{i}.jpg" for i in gz2["id_str"]]
-    missing = [p.name for p in paths if not p.is_file()]
+    names = [f"{i}.jpg" for i in gz2["id_str"].tolist()]  # tolist: one conversion, not one per row
+    prefix = str(image_dir / "_")[:-1]  # "<dir>/", or "" for "."
+    files = _files_in(image_dir) if len(names) >= LIST_IMAGE_DIR_FROM_ROWS else None
+    sep, altsep = os.sep, os.altsep or os.sep
+    paths, missing = [], []
+    for name in names:
+        if files is None or sep in name or altsep in name:  # not a plain name of the listing
+            path = image_dir / name
+            paths.append(str(path))
+            if not path.is_file():
+                missing.append(path.name)
+        else:
+            paths.append(prefix + name)
+            if name not in files:
+                missing.append(name)
     if missing:
         raise InputError(f"{image_dir}: {len(missing)} GZ2 image(s) missing, e.g. {', '.join(missing[:5])}")
     out = gz2.copy()
-    out["path"] = [str(p) for p in paths]
+    out["path"] = paths
     return out

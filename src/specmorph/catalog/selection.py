@@ -81,8 +81,12 @@ def select_high_confidence(df: pd.DataFrame, thr: HighConfidence | None = None) 
         raise InputError(f"GZ2 catalogue lacks the debiased vote columns {missing}")
     f = {}
     for col in REQUIRED_COLUMNS:
+        column = df[col]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+            f[col] = column.to_numpy(dtype=float)  # (N,) vote fraction; already numbers
+            continue
         try:
-            f[col] = pd.to_numeric(df[col]).to_numpy(dtype=float)  # (N,) vote fraction
+            f[col] = pd.to_numeric(column).to_numpy(dtype=float)  # (N,) vote fraction
         except (TypeError, ValueError) as err:
             raise InputError(f"GZ2 column {col!r} is not numeric: {err}") from err
 
@@ -95,10 +99,14 @@ def select_high_confidence(df: pd.DataFrame, thr: HighConfidence | None = None) 
         "round": smooth & (f[COL_ROUND] >= thr.rounded),
         "spiral": disc & (f[COL_NOT_EDGE_ON] >= thr.not_edge_on) & (f[COL_SPIRAL] >= thr.spiral),
     }
-    hits = np.stack([passes[c] for c in FIVE_CLASSES], axis=1)  # (N, 5)
-    n_hits = hits.sum(axis=1)
-    names = np.array(FIVE_CLASSES, dtype=object)[hits.argmax(axis=1)]
-    out = pd.Series(pd.array(np.where(n_hits == 1, names, None), dtype="string"), index=df.index, name="class5")
+    n_hits = np.zeros(len(df), dtype=np.int64)  # (N,) classes passed
+    which = np.zeros(len(df), dtype=np.int64)  # (N,) index into FIVE_CLASSES of the class passed, if one
+    for k, c in enumerate(FIVE_CLASSES):
+        n_hits += passes[c]
+        which[passes[c]] = k
+    which[n_hits != 1] = -1
+    names = pd.array(np.array(FIVE_CLASSES, dtype=object), dtype="string")
+    out = pd.Series(names.take(which, allow_fill=True), index=df.index, name="class5")  # NA where -1
     logger.info(
         "high-confidence GZ2 subset: %d of %d rows selected, %d ambiguous (more than one class)",
         int((n_hits == 1).sum()),
