@@ -1,12 +1,10 @@
 """Stage `labels`: 8-class labels from gz2_class, high-confidence 5-class subset, grouped train/test split."""
 
-import os
-
 from specmorph.catalog.sample import attach_gz2_images, build_image_table
 from specmorph.catalog.selection import REQUIRED_COLUMNS, HighConfidence
 from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, write_table
 from specmorph.params import build
-from specmorph.stage_utils import params_of, stage_args, write_metrics
+from specmorph.stage_utils import params_of, relative_paths, stage_args, write_metrics
 
 ID_COLUMNS = ["califa", "gz2"]
 ID_TYPES = {"califa": str, "gz2": str}
@@ -25,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     duplicates = read_table(args.duplicates, ID_COLUMNS, dtype=ID_TYPES, allow_empty=True)
     table, report = build_image_table(read_morphology(args.morphology), read_cutout_index(args.cutout_index), gz2,
                                       matched, duplicates, thresholds, float(p["test_frac"]), int(params["seed"]))
-    table["path"] = [os.path.relpath(path) for path in table["path"]]  # portable across clones
+    table["path"] = relative_paths(table["path"])  # portable across clones
     write_table(table, args.out)
     write_metrics(report, args.metrics)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +44,23 @@ def write_metrics(metrics: dict, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(metrics, path)
+
+
+def relative_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """`os.path.relpath` of each path (to the working directory), computed once per parent directory.
+
+    The same strings as calling it on every path, at a fraction of the cost for a catalogue of
+    hundreds of thousands of images sharing a few directories.
+    """
+    rel_dirs: dict[str, str] = {}
+    out = []
+    for path in map(os.fspath, paths):
+        head, tail = os.path.split(path)
+        if not tail or tail in (".", ".."):
+            out.append(os.path.relpath(path))
+            continue
+        if head not in rel_dirs:
+            rel_dirs[head] = os.path.relpath(head or os.curdir)
+        rel = rel_dirs[head]
+        out.append(tail if rel == os.curdir else os.path.join(rel, tail))
+    return out
