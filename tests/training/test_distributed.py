@@ -21,7 +21,7 @@ import yaml
 
 from specmorph.io.hdf5 import write_product
 from specmorph.models import ModelConfig, build_model
-from specmorph.torchutil import batch_indices, one_cycle_adamw
+from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
 from specmorph.training import distributed
 from specmorph.training.loop import TensorData, TrainParams, augment_d4, train_model
 from specmorph.training.objectives import LossParams, make_objective
@@ -32,6 +32,13 @@ GATED = ModelConfig(kind="gated", n_classes=3, label_cols=("a", "b", "c"), image
 PARAMS = TrainParams(epochs=2, batch_size=8, lr=5e-3, num_threads=1)
 STEP_ROWS = torch.arange(8)  # one global batch; rank r takes rows r::2 (rank 1's rows have no spectrum)
 TIMING = ("seconds", "images_per_s")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The ranks run one torch thread each; single-process references must too (same reduction order)."""
+    with torch_settings(1):
+        yield
 
 
 def _data(n: int, seed: int) -> TensorData:
