@@ -140,7 +140,7 @@ def _read_hdus(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.nd
     """As `_read_astropy`, streamed in one pass (gzipfits) when the file allows it, the same values either way."""
     try:
         header, flux, ext = read_images(path, ("ERROR", "BADPIX") if error else ("BADPIX",))
-    except (Unsupported, OSError, ValueError, TypeError, KeyError) as err:
+    except (Unsupported, OSError) as err:
         log.debug("%s: read with astropy (%s)", path, err)
         return _read_astropy(path, error)
     err = np.asarray(ext["ERROR"], dtype=np.float32) if "ERROR" in ext else None

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
 
 BLOCK = 2880  # bytes per FITS block
 CARD = 80  # bytes per header card
@@ -38,7 +39,9 @@ class _Plain:
     """The bytes of an uncompressed file, memory-mapped."""
 
     def __init__(self, fh: BinaryIO):
-        self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)  # ValueError if empty
+        if not os.fstat(fh.fileno()).st_size:
+            raise Unsupported("empty file")
+        self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         self._pos = 0
 
     def close(self) -> None:
@@ -213,13 +216,15 @@ def read_images(path: Path, names: Collection[str]) -> Images:
         Unsupported: the file is anything else than a single-member gzip stream (or plain file) of
             a primary image with data and image extensions, unscaled where read, with nothing after
             the last HDU, and no astropy warning; corrupt, truncated and multi-member files included.
-        OSError: the file cannot be opened.
+        OSError: the file cannot be opened or read.
     """
     with open(path, "rb", buffering=0) as fh, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         stream = _Gzip(fh) if path.name.endswith(".gz") else _Plain(fh)
         try:
             images = _read_stream(stream, names)
+        except (VerifyError, ValueError, TypeError, KeyError, IndexError) as err:  # from astropy's card parsing
+            raise Unsupported(f"{type(err).__name__}: {err}") from err
         finally:
             stream.close()
     if caught:
@@ -236,7 +241,9 @@ def _read_stream(stream: _Plain | _Gzip, names: Collection[str]) -> Images:
     data = stream.read_array(dtype, shape)
     stream.skip(-data.nbytes % BLOCK)
     found: dict[str, np.ndarray] = {}
+    extensions = 0
     while not stream.at_end():
+        extensions += 1
         hdr = _read_header(stream)
         name, dtype, shape, scaled = _layout(hdr, primary=False)
         size = _nbytes(dtype, shape)
@@ -247,6 +254,8 @@ def _read_stream(stream: _Plain | _Gzip, names: Collection[str]) -> Images:
             stream.skip(-size % BLOCK)
         else:
             stream.skip(size + -size % BLOCK)
+    if header.get("EXTEND") is not True and extensions:  # HDUList.update_extend would set it in the header
+        raise Unsupported("EXTEND is not T but there are extensions")
     return header, data, found
 
 
