@@ -38,7 +38,7 @@ class Cube:
     name: str
     wave: np.ndarray  # (n_wave,) Å, observed frame
     flux: np.ndarray  # (n_wave, ny, nx) float32, 1e-16 erg/s/cm²/Å, NaN where bad
-    error: np.ndarray | None  # (n_wave, ny, nx) float32, same units, NaN where bad; None if absent
+    error: np.ndarray | None  # (n_wave, ny, nx) float32, same units, NaN where bad; None if absent or not read
     header: fits.Header  # primary header
     ra: float  # deg, NaN if the header has none
     dec: float  # deg
