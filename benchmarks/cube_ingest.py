@@ -50,7 +50,7 @@ FULL = {"shape": (1877, 73, 78), "n": 8, "repeat": 3}  # (n_wave, ny, nx): eCALI
 QUICK = {"shape": (1877, 12, 12), "n": 3, "repeat": 2}
 TARGET = 0.7
 # (file suffix, function) -> breakdown label; cumulative seconds from the profile
-BREAKDOWN = {("io/cubes.py", "_open_fits"): "gzip decompression + FITS open",
+BREAKDOWN = {("io/gzipfits.py", "read_images"): "gzip inflate + FITS parse (fast reader)",
              ("io/cubes.py", "read_cube"): "read_cube (incl. the above)",
              ("spectral/cubeprep.py", "_prepare"): "prepare (window, bins, normalise, resample)",
              ("io/shards.py", "append"): "HDF5 write (shard rows)",

@@ -228,7 +228,7 @@ def _prepare_shard(prep: CubePrep, directory: str, index: int,
     waves: list[tuple[int, np.ndarray]] = []
     with ShardWriter(shard_path(directory, index)) as writer:
         for row, path in items:
-            cube = read_cube(path)
+            cube = read_cube(path, error=False)  # the ERROR extension is not used here
             wave, x = _prepare(cube, prep)  # (C,), (C, H, W)
             if not any(np.array_equal(wave, w) for _, w in waves):
                 waves.append((row, wave))
