@@ -173,7 +173,7 @@ def test_prepare_all_reads_each_cube_once_in_order_and_round_trips(tmp_path, mon
         _write_fits(paths[-1], flux)
     reads = []
     real_read = cubeprep.read_cube
-    monkeypatch.setattr(cubeprep, "read_cube", lambda p: reads.append(p) or real_read(p))
+    monkeypatch.setattr(cubeprep, "read_cube", lambda p, **kw: reads.append(p) or real_read(p, **kw))
 
     prep = CubePrep(grid=(8, 8), n_channels=16)
     out = prepare_all(iter(paths), prep, tmp_path / "out" / "cubes.h5", stage="prepare", params_hash="abc123")
