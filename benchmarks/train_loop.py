@@ -4,7 +4,8 @@ Ours, one pass, as `stages/train.py` does for one network: read the image table 
 product and the spectral embeddings (HDF5, `io.hdf5.read_product`), `grouped_split`, `build_set` for
 the fit and validation sets (preprocess to `train.image_size`), then `training.loop.train_model` with the
 params.yaml `train` settings (AdamW one-cycle, D4 augmentation, class weights, per-epoch validation,
-BatchNorm recompute) for `--epochs` epochs. Not included: dvclive logging and checkpoint writing.
+BatchNorm recompute) for `--epochs` epochs (default: the stage's own `train.epochs`). Not included:
+dvclive logging and checkpoint writing.
 
 Baseline, one pass: the same network (`build_model` of the same config, same seed and thread count),
 plain AdamW (constant lr), the same batch size and reshuffling per epoch, the model's own loss
@@ -218,15 +219,15 @@ def projected_ratio(bd: dict, bare_s_per_epoch: float, measured_epochs: int, epo
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~200 images, 1 epoch, 3 pairs (smoke run, seconds)")
-    ap.add_argument("--epochs", type=int, default=None, help="epochs per pass (default 2; quick 1)")
-    ap.add_argument("--n-train", type=int, default=None, help="training-split images (default 2000; quick 200)")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per pass (default: train.epochs; quick 1)")
+    ap.add_argument("--n-train", type=int, default=None, help="training-split images (default 600; quick 200)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of both sides (default 2: TrainParams')")
     args = ap.parse_args(argv)
-    n_train = args.n_train or (200 if args.quick else 2000)
-    epochs = args.epochs or (1 if args.quick else 2)
+    n_train = args.n_train or (200 if args.quick else 600)
     repeat, repeat_extra = (3, 3) if args.quick else (5, 3)
     params = load_params(PARAMS_PATH)
     p = params["train"]
+    epochs = args.epochs or (1 if args.quick else int(p["epochs"]))
     spec_dim = int(params.get("spectra", {}).get("n_components", 12))  # PCA embedding width
     tp = TrainParams(epochs=epochs, batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                      weight_decay=float(p["weight_decay"]), seed=0, num_threads=args.threads)
