@@ -18,11 +18,9 @@ Run from the repository root: `python benchmarks/cube_ingest.py [--quick]`.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import importlib.util
 import json
 import os
-import pstats
 import shutil
 import subprocess
 import sys
@@ -36,7 +34,7 @@ import yaml
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from harness import finish, paired, peak_rss_mb
+from harness import finish, paired, peak_rss_mb, profile_breakdown
 
 from specmorph.io.cubes import iter_spectra, read_cube
 from specmorph.sky.cube import build_cube, write_cube
@@ -166,23 +164,6 @@ def measure_rss(work: Path, n: int, variant: str) -> dict:
     return result
 
 
-def profile_breakdown(fn, total_s: float) -> dict:
-    """Cumulative seconds of the BREAKDOWN functions and the top functions by own time, over one call."""
-    prof = cProfile.Profile()
-    prof.runcall(fn)
-    stats = pstats.Stats(prof).stats
-    out = {label: 0.0 for label in BREAKDOWN.values()}
-    for (file, _, func), (_, _, _, ct, _) in stats.items():
-        for (suffix, name), label in BREAKDOWN.items():
-            if func == name and file.endswith(suffix):
-                out[label] += ct
-    total = sum(tt for (_, _, tt, _, _) in stats.values())
-    top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:12]
-    return {"profiled_total_s": total, "unprofiled_pass_s": total_s, "cumulative_s": out,
-            "top_own_time": [{"function": f"{Path(f).name}:{line}:{func}", "own_s": tt, "calls": nc}
-                             for (f, line, func), (_, nc, tt, _, _) in top]}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny cubes, a few seconds (smoke run)")
@@ -230,8 +211,9 @@ def main() -> None:
                       f"({r['ours']['s_per_cube']:.3f} s/cube), raw {r['baseline']['file_mb_per_s']:.1f} MB/s",
                       flush=True)
         head = result["fits_gz/prepare_cubes"]
-        result["profile_fits_gz_prepare_cubes"] = profile_breakdown(
-            lambda: run_stage(module, work, n, inputs["gz_dir"], GZ_SUFFIX), head["ours"]["s_per_cube"] * n)
+        result["profile_fits_gz_prepare_cubes"] = {
+            **profile_breakdown(lambda: run_stage(module, work, n, inputs["gz_dir"], GZ_SUFFIX), BREAKDOWN),
+            "unprofiled_pass_s": head["ours"]["s_per_cube"] * n}
         result["peak_memory"] = {
             variant: {"one_read_cube": measure_rss(work, 0, variant), f"n={n}": measure_rss(work, n, variant),
                       f"n={2 * n}": measure_rss(work, 2 * n, variant)} for variant in ("gz", "fits")}

@@ -9,9 +9,11 @@ its ratio as the last line (`ratio <name> <value> target <target>`), for scripts
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
 import platform
+import pstats
 import resource
 import statistics
 import time
@@ -72,6 +74,30 @@ def paired(ours: Callable[[], object], baseline: Callable[[], object], items: in
     out["ratio"] = statistics.median(ratios)
     out["ratio_min"], out["ratio_max"] = min(ratios), max(ratios)
     return out
+
+
+def profile_breakdown(fn: Callable[[], object], breakdown: dict[tuple[str, str], str]) -> dict:
+    """One profiled call of `fn`: cumulative seconds of chosen functions and the top functions by own time.
+
+    Args:
+        fn: The call to profile.
+        breakdown: (file suffix, function name) -> label, e.g. ("io/cubes.py", "read_cube") -> "read".
+
+    Returns:
+        {"profiled_total_s", "cumulative_s": {label: s}, "top_own_time": [12 x {function, own_s, calls}]}.
+    """
+    prof = cProfile.Profile()
+    prof.runcall(fn)
+    stats = pstats.Stats(prof).stats
+    out = {label: 0.0 for label in breakdown.values()}
+    for (file, _, func), (_, _, _, ct, _) in stats.items():
+        for (suffix, name), label in breakdown.items():
+            if func == name and file.endswith(suffix):
+                out[label] += ct
+    top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:12]
+    return {"profiled_total_s": sum(tt for (_, _, tt, _, _) in stats.values()), "cumulative_s": out,
+            "top_own_time": [{"function": f"{Path(f).name}:{line}:{func}", "own_s": tt, "calls": nc}
+                             for (f, line, func), (_, nc, tt, _, _) in top]}
 
 
 def finish(name: str, result: dict, ratio: float, target: float) -> Path:

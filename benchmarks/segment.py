@@ -18,10 +18,8 @@ benchmarks/requirements.txt).
 from __future__ import annotations
 
 import argparse
-import cProfile
 import importlib.util
 import os
-import pstats
 import tempfile
 from pathlib import Path
 
@@ -32,7 +30,7 @@ import yaml
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import cv2
-from harness import finish, paired
+from harness import finish, paired, profile_breakdown
 
 from specmorph.imaging.segment import SegmentParams, segment
 from specmorph.io.images import read_image
@@ -133,23 +131,6 @@ def opencv_same_steps(images: list[np.ndarray], sp: SegmentParams) -> None:
             cv2.resize(mask, (sp.out_size, sp.out_size), interpolation=cv2.INTER_NEAREST)
 
 
-def profile_breakdown(fn) -> dict:
-    """Cumulative seconds of the BREAKDOWN functions and the top functions by own time, over one call."""
-    prof = cProfile.Profile()
-    prof.runcall(fn)
-    stats = pstats.Stats(prof).stats
-    out = {label: 0.0 for label in BREAKDOWN.values()}
-    for (file, _, func), (_, _, _, ct, _) in stats.items():
-        for (suffix, name), label in BREAKDOWN.items():
-            if func == name and file.endswith(suffix):
-                out[label] += ct
-    total = sum(tt for (_, _, tt, _, _) in stats.values())
-    top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:12]
-    return {"profiled_total_s": total, "cumulative_s": out,
-            "top_own_time": [{"function": f"{Path(f).name}:{line}:{func}", "own_s": tt, "calls": nc}
-                             for (f, line, func), (_, nc, tt, _, _) in top]}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a dozen images, seconds (smoke run)")
@@ -191,7 +172,7 @@ def main() -> None:
                                   "library": 1e3 / lib_r["ours"]["items_per_s"],
                                   "cv2": 1e3 / stage_r["baseline"]["items_per_s"],
                                   "cv2_same_steps": 1e3 / same_r["baseline"]["items_per_s"]}
-        result["profile_stage"] = profile_breakdown(lambda: module.main(argv))
+        result["profile_stage"] = profile_breakdown(lambda: module.main(argv), BREAKDOWN)
     name = NAME + (".quick" if args.quick else "") + (".custom" if args.images or args.executor else "")
     finish(name, result, stage_r["ratio"], TARGET)
 

@@ -1,6 +1,7 @@
-"""Shared test helpers: importing a stage script's main() by name."""
+"""Shared test helpers: importing a stage script's main() by name; one Dask LocalCluster for the session."""
 
 import importlib.util
+import logging
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,17 @@ def load_stage(name: str):
 @pytest.fixture
 def stage():
     return load_stage
+
+
+@pytest.fixture(scope="session")
+def dask_ex():
+    """ExecutorParams for one LocalCluster of 2 single-threaded worker processes, shared by the whole session."""
+    distributed = pytest.importorskip("distributed")
+    from specmorph.executor import ExecutorParams
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
+        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
 
 
 def pytest_addoption(parser):

@@ -1,7 +1,6 @@
 """Tests for the executor: params, shards in order, local vs a Dask LocalCluster, failures, sharded embeddings."""
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -23,15 +22,6 @@ from specmorph.spectral.encoders import EmbedderConfig
 
 pytestmark = pytest.mark.timeout(120)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
-
-
-@pytest.fixture(scope="module")
-def dask_ex():
-    """ExecutorParams for a LocalCluster of 2 single-threaded worker processes, shared by this module."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
-        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
 
 
 def _tagged(index: int, items: list) -> tuple[int, list, int]:

@@ -1,6 +1,5 @@
 """Tests for `specmorph predict`: mixed good/bad inputs, CSV file lists, training preprocessing, errors, Dask."""
 
-import logging
 from dataclasses import replace
 
 import numpy as np
@@ -159,15 +158,6 @@ def test_cli_errors_exit_2_without_traceback(make_checkpoint, images, tmp_path, 
     err = capsys.readouterr().err
     assert "none of the 2 input file(s) could be read" in err and "notes.jpg" in err
     assert not out.exists()
-
-
-@pytest.fixture(scope="module")
-def dask_ex():
-    """ExecutorParams for a LocalCluster of 2 single-threaded worker processes, shared by this module."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
-        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
 
 
 def test_dask_and_any_shard_size_give_the_local_predictions(make_checkpoint, images, dask_ex):

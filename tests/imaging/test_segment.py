@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,6 @@ from scipy import ndimage
 from skimage.filters import threshold_triangle
 
 from specmorph.errors import InputError
-from specmorph.executor import ExecutorParams
 from specmorph.imaging.segment import (
     SegmentParams,
     _close,
@@ -233,15 +231,6 @@ def test_real_sdss_galaxies_segment_to_a_central_blob():
 # --- the stage, sharded through the executor ----------------------------------------------------
 
 SEGMENT = {"sigma": 2.0, "closing_radius": 3, "recentre": True, "out_size": 32}
-
-
-@pytest.fixture(scope="module")
-def dask_ex():
-    """ExecutorParams for a LocalCluster of 2 single-threaded worker processes, shared by this module."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
-        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
 
 
 @pytest.fixture

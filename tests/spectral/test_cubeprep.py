@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -213,15 +212,6 @@ def test_prepare_all_leaves_no_file_after_a_failure(tmp_path):
 
 
 # --- sharded through the executor ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dask_ex():
-    """ExecutorParams for a LocalCluster of 2 single-threaded worker processes, shared by this module."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
-        yield ExecutorParams(kind="dask", address=cluster.scheduler_address)
 
 
 def _sha(path) -> str:
