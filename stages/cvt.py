@@ -19,7 +19,7 @@ from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
 from specmorph.models.config import ModelConfig
 from specmorph.params import build
-from specmorph.stage_utils import params_of, stage_args, write_metrics
+from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
 from specmorph.training.dataset import build_set
 from specmorph.training.loop import TrainParams, predict_proba, train_model
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             if name == "cvt":
                 cvt_pred.append(pred)
             save_checkpoint(work_dir / f"{name}_seed{seed}.pt", model, cfg,
-                            {"seed": seed, "history": history, "params_hash": params_hash(p),
+                            {"seed": seed, "history": without_timing(history), "params_hash": params_hash(p),
                              "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
     shutil.rmtree(models_dir, ignore_errors=True)
     os.replace(work_dir, models_dir)

@@ -20,7 +20,7 @@ from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
 from specmorph.models.config import ModelConfig
 from specmorph.params import build
-from specmorph.stage_utils import params_of, stage_args, write_metrics
+from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
 from specmorph.taxonomy import CLASSES
 from specmorph.training import distributed
 from specmorph.training.dataset import build_set
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace, params: dict, p: dict) -> None:
             continue
         for name, t in trained.items():
             save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
-                            {"seed": seed, "model": params["model"], "history": t.history,
+                            {"seed": seed, "model": params["model"], "history": without_timing(t.history),
                              "params_hash": p_hash, "n_train": len(fit.table), "n_val": len(val.table)})
             summary[f"{name}_seed{seed}"] = {k: t.history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
     if not main_rank:

@@ -46,6 +46,18 @@ def write_metrics(metrics: dict, path: str | Path) -> None:
     write_json_atomic(metrics, path)
 
 
+TIMING_KEYS = ("seconds", "images_per_s")  # per-epoch wall-clock figures of a training history
+
+
+def without_timing(history: list[dict]) -> list[dict]:
+    """A training history without its wall-clock figures, so that a checkpoint's bytes depend on the data only.
+
+    Saved in checkpoints, timings would give every re-run new file hashes and make DVC re-run every
+    stage after `train` even when the weights are bit-identical; they stay in the logs and dvclive.
+    """
+    return [{k: v for k, v in epoch.items() if k not in TIMING_KEYS} for epoch in history]
+
+
 def relative_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
     """`os.path.relpath` of each path (to the working directory), computed once per parent directory.
 
