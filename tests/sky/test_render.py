@@ -59,7 +59,7 @@ def moments(img: np.ndarray) -> tuple[float, float]:
 ])
 def test_total_flux_matches_magnitude(t):
     img = model(t, size=160)
-    assert img.dtype == np.float32 and img.shape == (3, 160, 160)
+    assert img.dtype == np.float64 and img.shape == (3, 160, 160)
     assert img[1].sum() == pytest.approx(nanomaggies(t.mag_r), rel=0.03)
 
 

@@ -47,10 +47,10 @@ def moffat_kernel(fwhm: float, pixscale: float, beta: float = MOFFAT_BETA) -> np
     """Unit-sum Moffat PSF image (odd side, out to ~4 FWHM) for a FWHM in arcsec."""
     alpha = fwhm / pixscale / (2 * math.sqrt(2 ** (1 / beta) - 1))  # px
     half = max(math.ceil(4 * fwhm / pixscale), 2)
-    ax = np.arange(-half, half + 1, dtype=np.float32)
+    ax = np.arange(-half, half + 1, dtype=np.float64)
     r2 = ax[None, :] ** 2 + ax[:, None] ** 2
     k = np.where(r2 <= half * half, (1 + r2 / alpha**2) ** -beta, 0)
-    return (k / k.sum()).astype(np.float32)
+    return (k / k.sum()).astype(np.float64)
 
 
 def _stellar_colour(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -122,8 +122,8 @@ def _add_bright_star(img: np.ndarray, rng: np.random.Generator, pixscale: float,
     t, out = rng.uniform(0, 1), rng.uniform(-0.05, 0.1) * min(h, w)  # out: px beyond the edge
     col, row = [(t * w, -out), (t * w, h + out), (-out, t * h), (w + out, t * h)][rng.integers(4)]
     flux = nanomaggies(rng.uniform(9.0, 13.0)) * _star_ratios(_stellar_colour(rng, 1))[0]  # (3,) nmgy
-    x = ((np.arange(w) - col) * pixscale).astype(np.float32)[None, :]  # arcsec
-    y = ((np.arange(h) - row) * pixscale).astype(np.float32)[:, None]
+    x = ((np.arange(w) - col) * pixscale).astype(np.float64)[None, :]  # arcsec
+    y = ((np.arange(h) - row) * pixscale).astype(np.float64)[:, None]
     r2 = x * x + y * y
     aureole = 0.02 / (16 * math.pi) * (1 + r2 / 4.0) ** -1.25  # 1/arcsec², 2% of the light, 2" core
     trail = 3e-4 * np.exp(-0.5 * (y / 0.3) ** 2 - np.abs(x) / (5.0 + 15.0 * math.sqrt(flux[1] / 1e5)))
@@ -138,7 +138,7 @@ def _resample_matrix(n_out: int, n_in: int, step: float) -> np.ndarray:
     pos = (np.arange(n_out) - (n_out - 1) / 2) / step + (n_in - 1) / 2
     i0 = np.clip(np.floor(pos).astype(int), 0, n_in - 2)
     f = np.clip(pos - i0, 0, 1)
-    m = np.zeros((n_out, n_in), np.float32)
+    m = np.zeros((n_out, n_in), np.float64)
     m[np.arange(n_out), i0] = 1 - f
     m[np.arange(n_out), i0 + 1] = f
     return m
@@ -148,9 +148,9 @@ def _unit_noise(rng: np.random.Generator, h: int, w: int, pixscale: float) -> np
     """(3, h, w) N(0, 1) noise of native SDSS pixels, linearly resampled when the image is oversampled."""
     step = SDSS_PIXSCALE / pixscale  # output px per native px
     if step <= 1.0:
-        return rng.standard_normal((3, h, w), dtype=np.float32)
+        return rng.standard_normal((3, h, w), dtype=np.float32).astype(np.float64)
     nh, nw = math.ceil(h / step) + 2, math.ceil(w / step) + 2
-    coarse = rng.standard_normal((3, nh, nw), dtype=np.float32)
+    coarse = rng.standard_normal((3, nh, nw), dtype=np.float32).astype(np.float64)
     my, mx = _resample_matrix(h, nh, step), _resample_matrix(w, nw, step)
     return np.einsum("ij,bjk,lk->bil", my, coarse, mx, optimize=True)
 
@@ -173,9 +173,9 @@ def observe_sdss(model_gri: np.ndarray, pixscale: float, rng: np.random.Generato
         bright_star_prob: Probability of a saturated star at the field's edge.
 
     Returns:
-        (3, H, W) float32 sky-subtracted flux per pixel, nmgy.
+        (3, H, W) float64 sky-subtracted flux per pixel, nmgy.
     """
-    img = model_gri.astype(np.float32, copy=True)
+    img = model_gri.astype(np.float64, copy=True)
     add_field(img, pixscale, rng, n_stars_per_arcmin2, n_galaxies_per_arcmin2, neighbour_prob)
     _, h, w = img.shape
     area = (pixscale / SDSS_PIXSCALE) ** 2  # output pixel / native pixel
@@ -212,13 +212,13 @@ def sdss_rgb(gri: np.ndarray, pixscale: float = SDSS_PIXSCALE, scales: tuple[flo
         (H, W, 3) uint8 RGB, colour preserved where the brightest channel saturates.
     """
     area = (SDSS_PIXSCALE / pixscale) ** 2
-    x = np.maximum(gri * (area * np.asarray(scales, np.float32)[:, None, None])
-                   + np.float32(offset), 0)  # (3, H, W)
+    x = np.maximum(gri * (area * np.asarray(scales, np.float64)[:, None, None])
+                   + np.float64(offset), 0)  # (3, H, W)
     inten = x.mean(axis=0) + 1e-9
     f = np.arcsinh(stretch * q * inten) / (q * inten)
     x = inten + saturation * (x - inten)
     w = inten**2 / (inten**2 + GREY_BELOW**2)  # 1: own colour, 0: sky tint
-    tint = np.asarray(SKY_TINT, np.float32)[:, None, None] * inten
+    tint = np.asarray(SKY_TINT, np.float64)[:, None, None] * inten
     rgb = (w * x[::-1] + (1 - w) * tint) * f  # (3, H, W): i, r, g as R, G, B
     peak = np.maximum(rgb.max(axis=0), 1.0)
     return np.round(np.moveaxis(rgb / peak, 0, -1) * 255).astype(np.uint8)

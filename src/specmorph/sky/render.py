@@ -14,7 +14,7 @@ from scipy.special import gamma
 from specmorph.sky.truth import GalaxyTruth
 
 # A_b / A_g for g, r, i: Schlafly & Finkbeiner (2011) R_V=3.1 coefficients 3.303, 2.285, 1.698.
-DUST_K = np.array([1.0, 0.692, 0.514], np.float32)
+DUST_K = np.array([1.0, 0.692, 0.514], np.float64)
 ARM_BLUE = 0.3  # mag, arm light is this much bluer in g-r than the underlying disc (young stars)
 KNOT_GR = 0.1  # mag, g-r of star-forming knots (OB associations + HII regions), capped by the disc colour
 BAR_AXIS_RATIO = 0.3  # intrinsic b/a of bars (Gadotti 2011: ellipticity ~0.6-0.7)
@@ -30,7 +30,7 @@ def band_ratios(g_r: float) -> np.ndarray:
     late types g-r 0.45, r-i 0.24; Strateva et al. 2001).
     """
     r_i = 0.45 * g_r + 0.04
-    return np.array([10 ** (-0.4 * g_r), 1.0, 10 ** (0.4 * r_i)], np.float32)  # (3,)
+    return np.array([10 ** (-0.4 * g_r), 1.0, 10 ** (0.4 * r_i)], np.float64)  # (3,)
 
 
 def nanomaggies(mag: float) -> float:
@@ -48,7 +48,7 @@ def sersic_sb(u: np.ndarray, v: np.ndarray, n: float, re: float, q: float) -> np
     b = sersic_b(n)
     norm = b ** (2 * n) / (2 * math.pi * q * re * re * n * gamma(2 * n))
     r = np.sqrt(u * u + (v / q) ** 2) / re
-    return (norm * np.exp(-b * r ** (1 / n))).astype(np.float32)
+    return (norm * np.exp(-b * r ** (1 / n))).astype(np.float64)
 
 
 @lru_cache(maxsize=4)
@@ -78,7 +78,7 @@ def _arm_pattern(r: np.ndarray, phi: np.ndarray, m: int, pitch: float, r0: float
     """Unit-mean logarithmic-spiral density pattern ((1 + cos θ)/2)^k / mean, θ = m(φ − ln(r/r0)/tan p − φ0)."""
     theta = m * (phi - np.log(np.maximum(r, 1e-3) / r0) / math.tan(math.radians(pitch)) - phase)
     mean = math.gamma(k + 0.5) / (math.sqrt(math.pi) * math.gamma(k + 1))  # azimuthal mean of the profile
-    return (((1 + np.cos(theta)) / 2) ** k / mean).astype(np.float32)
+    return (((1 + np.cos(theta)) / 2) ** k / mean).astype(np.float64)
 
 
 def arm_start(t: GalaxyTruth) -> float:
@@ -96,13 +96,13 @@ def galaxy_sb(t: GalaxyTruth, x: np.ndarray, y: np.ndarray, d: Draws) -> np.ndar
         d: The rendering's random choices.
 
     Returns:
-        (3, *x.shape) float32 g, r, i surface brightness (knots excluded).
+        (3, *x.shape) float64 g, r, i surface brightness (knots excluded).
     """
     pa = math.radians(t.pa)
     u = x * math.sin(pa) + y * math.cos(pa)  # arcsec, along the major axis
     v = -x * math.cos(pa) + y * math.sin(pa)  # arcsec, along the minor axis
     f_tot = nanomaggies(t.mag_r)
-    out = np.zeros((3, *np.broadcast_shapes(np.shape(x), np.shape(y))), np.float32)
+    out = np.zeros((3, *np.broadcast_shapes(np.shape(x), np.shape(y))), np.float64)
     has_disc = t.bulge_frac < 1 and t.disc_h > 0
     edge = max(0.0, min(1.0, (t.inclination - 70.0) / 15.0)) if has_disc else 0.0  # dust lane visibility
     tau = None
@@ -227,11 +227,11 @@ def sample_sb(sb_fn, size: int, pixscale: float, x0: float, y0: float, centres: 
         centres: Sky positions (east, north arcsec from the image centre) of cusps to supersample.
 
     Returns:
-        (3, size, size) float32 flux per pixel, nmgy.
+        (3, size, size) float64 flux per pixel, nmgy.
     """
     c = (size - 1) / 2
-    ax = ((c - np.arange(size)) * pixscale).astype(np.float32)  # arcsec; east at left, north at top
-    img = sb_fn(ax[None, :] - x0, ax[:, None] - y0) * np.float32(pixscale**2)
+    ax = ((c - np.arange(size)) * pixscale).astype(np.float64)  # arcsec; east at left, north at top
+    img = sb_fn(ax[None, :] - x0, ax[:, None] - y0) * np.float64(pixscale**2)
     for xc, yc in centres:
         col, row = round(c - xc / pixscale), round(c - yc / pixscale)
         for half, sub in ((4, 7), (1, 21)):  # a 9x9 box at 7x7, then the central 3x3 at 21x21 samples
@@ -318,7 +318,7 @@ def render_model_gri(truth: GalaxyTruth, size: int, pixscale: float, rng: np.ran
         rng: Random generator for the sub-pixel centring (the structure is seeded by `id_str`).
 
     Returns:
-        (3, size, size) float32 flux per pixel in nanomaggies, g, r, i; north up, east left; the
+        (3, size, size) float64 flux per pixel in nanomaggies, g, r, i; north up, east left; the
         galaxy (the pair's light centre for a merger) within half a pixel of the image centre.
     """
     dx, dy = rng.uniform(-0.5, 0.5, 2) * pixscale  # arcsec, sub-pixel centring
@@ -347,7 +347,7 @@ def render_model_gri(truth: GalaxyTruth, size: int, pixscale: float, rng: np.ran
 
     img = sample_sb(sb, size, pixscale, 0.0, 0.0, [(gx, gy) for _, gx, gy in gals])
     c = (size - 1) / 2
-    ax = ((c - np.arange(size)) * pixscale).astype(np.float32)
+    ax = ((c - np.arange(size)) * pixscale).astype(np.float64)
     for (g, gx, gy), dr in zip(gals, draws, strict=True):
         xy, flux = knots(g, dr, rng, scatter=0.8 if disturbed else 0.15)
         add_knots(img, xy + np.array([gx, gy]), flux, pixscale)
@@ -355,5 +355,5 @@ def render_model_gri(truth: GalaxyTruth, size: int, pixscale: float, rng: np.ran
             m = 2 if merging else int(rng.integers(1, 3))
             frac = rng.uniform(0.08, 0.2)
             xg, yg = np.broadcast_arrays(ax[None, :] - gx, ax[:, None] - gy)
-            img += tails(g, xg, yg, m, float(rng.uniform(0, 2 * math.pi)), frac).astype(np.float32)
+            img += tails(g, xg, yg, m, float(rng.uniform(0, 2 * math.pi)), frac).astype(np.float64)
     return img
