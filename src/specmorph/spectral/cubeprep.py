@@ -173,13 +173,16 @@ def resample_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def _resample(flux: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """(C, ny, nx) -> (C, H, W) with separable anti-aliased bilinear weights."""
+    """(C, ny, nx) -> (C, H, W) float64 with separable anti-aliased bilinear weights.
+
+    In float64: BLAS kernels sum in an order that depends on the CPU's vector unit, and float64
+    differences of a few ulps almost never survive the final rounding to float32.
+    """
     ny, nx = flux.shape[1:]
     if (ny, nx) == grid:
         return flux
-    wy = resample_matrix(ny, grid[0]).astype(np.float32)  # (H, ny)
-    wx = resample_matrix(nx, grid[1]).astype(np.float32)  # (W, nx)
-    return np.matmul(wy, np.matmul(flux, wx.T))  # (C, H, W)
+    wy, wx = resample_matrix(ny, grid[0]), resample_matrix(nx, grid[1])  # (H, ny), (W, nx)
+    return np.matmul(wy, np.matmul(flux.astype(np.float64), wx.T))  # (C, H, W)
 
 
 def _prepare(cube: Cube, prep: CubePrep) -> tuple[np.ndarray, np.ndarray]:
