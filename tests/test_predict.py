@@ -1,4 +1,4 @@
-"""Tests for `specmorph predict`: mixed good/bad inputs, CSV file lists, training preprocessing, errors, Dask."""
+"""Tests for `specmorph predict`: mixed good/bad inputs, CSV file lists, training preprocessing, errors, Dask, flags."""
 
 from dataclasses import replace
 
@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from astropy.io import fits
 from PIL import Image
 
 from specmorph.cli import main
@@ -16,10 +17,14 @@ from specmorph.imaging.transforms import PreprocessConfig, apply
 from specmorph.io.images import read_image
 from specmorph.models import ModelConfig, build_model
 from specmorph.models.checkpoint import load_checkpoint, save_checkpoint
-from specmorph.predict import predict_paths, read_path_list
+from specmorph.predict import STRICT_NAMED, predict_paths, read_path_list
+from specmorph.sky.observe import SDSS_PIXSCALE, encode_jpeg, observe_sdss, render_cutout, sdss_rgb
+from specmorph.sky.population import draw_galaxy
+from specmorph.sky.survey import gz2_pixscale
 
 LABELS = ("ellipse", "spiral", "edge_on")
 PREP = PreprocessConfig(size=16, crop_fraction=0.7)
+PREP64 = PreprocessConfig(size=64, crop_fraction=0.5)  # the shipped models' input: a side under 31 px is too small
 
 
 @pytest.fixture
@@ -72,6 +77,24 @@ def images(tmp_path):
     return good, [truncated, text]
 
 
+@pytest.fixture
+def odd_images(tmp_path):
+    """{path: the flag it should get under PREP64}: all-NaN FITS, constant PNG, 5x5 JPEG, blank sky, a mock galaxy."""
+    d = tmp_path / "odd"
+    d.mkdir()
+    rng = np.random.default_rng(11)
+    fits.PrimaryHDU(np.full((60, 80), np.nan, np.float32)).writeto(d / "nan.fits")
+    Image.fromarray(np.full((60, 80, 3), (40, 60, 90), np.uint8)).save(d / "flat.png")
+    Image.fromarray(rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)).save(d / "tiny.jpg", quality=95)
+    sky = observe_sdss(np.zeros((3, 128, 128), np.float32), SDSS_PIXSCALE, rng, n_stars_per_arcmin2=0.0,
+                       n_galaxies_per_arcmin2=0.0, neighbour_prob=0.0, bright_star_prob=0.0)
+    (d / "sky.jpg").write_bytes(encode_jpeg(sdss_rgb(sky)))
+    g = draw_galaxy(rng, "M1", 180.0, 10.0, None, label_name="unbarred_loose_spiral", field=True)
+    (d / "mock.jpg").write_bytes(encode_jpeg(render_cutout(g, 128, gz2_pixscale(g, 128), rng=rng)))
+    return {d / "nan.fits": "all_nan", d / "flat.png": "constant", d / "tiny.jpg": "too_small",
+            d / "sky.jpg": "no_central_source", d / "mock.jpg": ""}
+
+
 def _by_hand(model, paths, prep):
     x = torch.from_numpy(np.stack([apply(read_image(p), prep) for p in paths]))
     with torch.no_grad():
@@ -85,7 +108,7 @@ def test_cli_mixed_inputs_skips_bad_files_by_name(make_checkpoint, images, tmp_p
     files = [str(good[0]), str(bad[0]), *map(str, good[1:]), str(bad[1])]
     assert main(["predict", "--model", str(ckpt), "--out", str(out), "--batch-size", "2", *files]) == 0
     df = pd.read_csv(out)
-    assert list(df.columns) == ["id_str", "path", *LABELS, "predicted", "confidence"]
+    assert list(df.columns) == ["id_str", "path", *LABELS, "predicted", "confidence", "flag"]
     assert df["id_str"].tolist() == ["g0", "g1", "g2", "g3"]
     assert df["path"].tolist() == [str(p) for p in good]
     probs = df[list(LABELS)].to_numpy()
@@ -186,3 +209,97 @@ def test_cli_on_a_dask_scheduler_writes_the_local_csv(make_checkpoint, images, t
     with pytest.raises(SystemExit) as info:
         main([*args, "--scheduler", dask_ex.address])
     assert info.value.code == 2 and "--scheduler needs --executor dask" in capsys.readouterr().err
+
+
+def test_flagged_images_keep_their_row_unclassified(make_checkpoint, images, odd_images):
+    ckpt, model = make_checkpoint(PREP64)
+    good, _ = images
+    odd = list(odd_images)
+    files = [good[0], odd[0], good[1], *odd[1:4], good[2], odd[4], good[3]]
+    expected = ["" if f in good else odd_images[f] for f in files]
+    df, skipped = predict_paths(ckpt, files, batch_size=3)
+    assert skipped == [] and df["path"].tolist() == [str(f) for f in files]
+    assert df["flag"].tolist() == expected
+    flagged = df["flag"] != ""
+    assert df.loc[flagged, [*LABELS, "confidence"]].isna().all().all()
+    assert (df.loc[flagged, "predicted"] == "").all()
+    probs = df.loc[~flagged, list(LABELS)].to_numpy()
+    classified = [f for f, e in zip(files, expected, strict=True) if not e]
+    np.testing.assert_allclose(probs, _by_hand(model, classified, PREP64), rtol=0, atol=1e-6)
+    assert df.loc[~flagged, "predicted"].tolist() == [LABELS[k] for k in probs.argmax(axis=1)]
+    np.testing.assert_array_equal(df.loc[~flagged, "confidence"], probs.max(axis=1))
+    # before the checks every readable file was classified (an all-NaN FITS is now unreadable to read_image):
+    # the classified rows keep those numbers
+    readable = [f for f, e in zip(files, expected, strict=True) if e != "all_nan"]
+    everything = _by_hand(model, readable, PREP64)
+    kept = [not odd_images.get(f, "") for f in readable]
+    np.testing.assert_allclose(probs, everything[kept], rtol=0, atol=1e-6)
+
+
+def test_a_flagged_image_leaves_its_batch_without_changing_the_others(make_checkpoint, images, odd_images):
+    ckpt, _ = make_checkpoint(PREP64)
+    good, _ = images
+    nan = next(iter(odd_images))
+    with_flagged, _ = predict_paths(ckpt, [good[0], nan, good[1]], batch_size=3)  # one batch: g0, g1 classified
+    without, _ = predict_paths(ckpt, [good[0], good[1]], batch_size=3)  # the same batch of two
+    assert with_flagged["flag"].tolist() == ["all_nan" if p == str(nan) else "" for p in with_flagged["path"]]
+    kept = with_flagged[with_flagged["flag"] == ""].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, without, check_exact=True)
+
+
+def test_cli_counts_flags_on_stderr_and_writes_empty_cells(make_checkpoint, images, odd_images, tmp_path, capsys):
+    ckpt, _ = make_checkpoint(PREP64)
+    good, _ = images
+    files = [*map(str, odd_images), *map(str, good)]
+    out = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(ckpt), "--out", str(out), *files]) == 0
+    err = capsys.readouterr().err
+    n_flagged = sum(1 for f in odd_images.values() if f)
+    assert f"flagged {n_flagged} of {len(files)} image(s), not classified: 1 all_nan, 1 constant, 1 too_small, " \
+           "1 no_central_source\n" in err
+    assert f"wrote {len(files) - n_flagged} prediction(s) and {n_flagged} flagged row(s) to {out}" in err
+    raw = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert raw["flag"].tolist() == [*odd_images.values(), *[""] * len(good)]
+    cells = raw.loc[raw["flag"] != "", [*LABELS, "predicted", "confidence"]]
+    assert (cells == "").all().all() and len(cells) == n_flagged
+    assert (raw.loc[raw["flag"] == "", "predicted"] != "").all()
+
+
+def test_strict_turns_flags_into_an_error_and_writes_nothing(make_checkpoint, images, odd_images, tmp_path, capsys):
+    ckpt, _ = make_checkpoint(PREP64)
+    good, _ = images
+    odd = [p for p, f in odd_images.items() if f]
+    out = tmp_path / "strict.csv"
+    args = ["predict", "--model", str(ckpt), "--out", str(out), "--strict"]
+    assert main([*args, str(good[0]), str(odd[2]), str(good[1])]) == 2
+    err = capsys.readouterr().err
+    assert f"specmorph: error: 1 input file(s) flagged, not classified (--strict): {odd[2]} (too_small)\n" in err
+    assert not out.exists() and "Traceback" not in err
+    many = odd * 2  # more flagged files than the error names
+    with pytest.raises(InputError) as info:
+        predict_paths(ckpt, [*good, *many], strict=True)
+    named = ", ".join(f"{p} ({odd_images[p]})" for p in many[:STRICT_NAMED])
+    assert str(info.value) == (f"{len(many)} input file(s) flagged, not classified (--strict): {named} "
+                               f"and {len(many) - STRICT_NAMED} more")
+    assert main([*args, *map(str, good)]) == 0  # nothing flagged: --strict writes the table
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert written["path"].tolist() == [str(p) for p in good] and (written["flag"] == "").all()
+
+
+def test_dask_workers_run_the_checks(make_checkpoint, images, odd_images, dask_ex):
+    ckpt, _ = make_checkpoint(PREP64)
+    good, bad = images
+    files = [*good, *odd_images, bad[0], *list(odd_images)[::-1], *good]
+    local, skipped = predict_paths(ckpt, files, batch_size=2)
+    assert local["flag"].tolist() == [odd_images.get(f, "") for f in files if f != bad[0]]
+    df, sk = predict_paths(ckpt, files, batch_size=2, executor=replace(dask_ex, shard_size=3))  # shards of 4 files
+    pd.testing.assert_frame_equal(df, local, check_exact=True)
+    assert sk == skipped and [p for p, _ in sk] == [str(bad[0])]
+
+
+def test_only_flagged_inputs_give_a_table_of_flags(make_checkpoint, odd_images):
+    ckpt, _ = make_checkpoint(PREP64)
+    odd = [p for p, f in odd_images.items() if f]
+    df, skipped = predict_paths(ckpt, odd, batch_size=2)
+    assert skipped == [] and df["flag"].tolist() == [odd_images[p] for p in odd]
+    assert df[[*LABELS, "confidence"]].isna().all().all() and (df["predicted"] == "").all()

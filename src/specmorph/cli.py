@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from specmorph.errors import InputError
+from specmorph.imaging.quality import CENTRE_FRACTION, DETECT_SIGMA, MAX_UPSAMPLE, SKY_GRID
 
 
 def _contact_sheet(args: argparse.Namespace) -> None:
@@ -18,15 +19,19 @@ def _contact_sheet(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from specmorph.executor import ExecutorParams
-    from specmorph.predict import run_predict, summarize_skipped
+    from specmorph.predict import FLAG_COLUMN, run_predict, summarize_flags, summarize_skipped
 
     executor = ExecutorParams(kind=args.executor, address=args.scheduler, workers=args.workers,
                               shard_size=args.shard_size)
     table, skipped = run_predict(args.model, args.inputs, args.out, batch_size=args.batch_size, device=args.device,
-                                 executor=executor)
+                                 executor=executor, strict=args.strict)
     if skipped:
         print(summarize_skipped(skipped), file=sys.stderr)
-    print(f"wrote {len(table)} prediction(s) to {args.out}", file=sys.stderr)
+    n_flagged = int((table[FLAG_COLUMN] != "").sum())
+    if n_flagged:
+        print(summarize_flags(table[FLAG_COLUMN].tolist()), file=sys.stderr)
+    rows = f" and {n_flagged} flagged row(s)" if n_flagged else ""
+    print(f"wrote {len(table) - n_flagged} prediction(s){rows} to {args.out}", file=sys.stderr)
 
 
 def _positive_int(text: str) -> int:
@@ -49,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         help="class probabilities for images from a trained checkpoint",
         description="Class probabilities for JPEG/PNG/FITS images, preprocessed exactly as in training. "
         "INPUTS are image files, or one CSV with a 'path' (or 'file') column, relative to the CSV, "
-        "and an optional 'id_str' column. Unreadable files are named on stderr and skipped.",
+        "and an optional 'id_str' column. Unreadable files are named on stderr and skipped. Each image is "
+        "checked first; a flagged image keeps its row with empty probabilities, predicted and confidence, and "
+        "the reason in the 'flag' column (empty for classified rows): all_nan (a FITS image without a finite "
+        "pixel), constant (one colour in every pixel), too_small (the central crop the network sees would be "
+        "enlarged more than "
+        f"{MAX_UPSAMPLE:g} times per side), no_central_source (nothing within {CENTRE_FRACTION:.0%} of the short "
+        f"side from the centre stands {DETECT_SIGMA:g} sigma above the sky measured in the image's outer "
+        f"1/{SKY_GRID}). stderr counts the flagged rows per reason.",
     )
     pred.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files, or one CSV file list")
     pred.add_argument("--model", required=True, help="checkpoint (.pt) written by training")
@@ -65,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="with --executor dask, no --scheduler: LocalCluster worker processes (default: %(default)s)")
     pred.add_argument("--shard-size", type=_positive_int, default=256,
                       help="images per task, rounded up to whole batches (default: %(default)s)")
+    pred.add_argument("--strict", action="store_true",
+                      help="a flagged image is an error: name the first flagged files, write nothing, exit 2")
     pred.set_defaults(func=_predict)
     args = parser.parse_args(argv)
     if getattr(args, "scheduler", None) is not None and args.executor != "dask":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache, partial
@@ -13,8 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from specmorph.errors import InputError
+from specmorph.errors import InputError, NoDataError
 from specmorph.executor import ExecutorParams, map_shards
+from specmorph.imaging.quality import ALL_NAN, FLAGS, input_flag
 from specmorph.imaging.transforms import PreprocessConfig, apply
 from specmorph.io.catalogs import write_table
 from specmorph.io.images import FITS_SUFFIXES, read_image
@@ -25,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 PATH_COLUMNS = ("path", "file")  # accepted names of the path column of a CSV list, in order of preference
 ID_COLUMN = "id_str"
+FLAG_COLUMN = "flag"  # "" for classified rows, else why the image was not classified (`imaging.quality.FLAGS`)
+STRICT_NAMED = 5  # flagged files named in the --strict error
 
 
 def image_id(path: str | os.PathLike) -> str:
@@ -144,44 +148,59 @@ def _model_on(model_path: str, device: str) -> tuple[torch.nn.Module, ModelConfi
     return _cached_model(model_path, device, None if st is None else (st.st_mtime_ns, st.st_size))
 
 
-def _predict_shard(model_path: str, batch_size: int, device: str, index: int,
-                   items: list[tuple[int, str]]) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
-    """An executor task: read, preprocess and classify (row, path) items in batches of `batch_size`.
+def _predict_shard(model_path: str, batch_size: int, device: str, index: int, items: list[tuple[int, str]]
+                   ) -> tuple[list[int], np.ndarray, list[tuple[int, str]], list[tuple[int, str]]]:
+    """An executor task: read, check (`input_flag`), preprocess and classify (row, path) items in batches.
+
+    Flagged images leave their batch like unreadable ones, so the other images' batches are unchanged.
 
     Returns:
-        The rows read, their (n, C) float64 probabilities, and [(row, reason)] for the unreadable ones.
+        The rows classified, their (n, C) float64 probabilities, [(row, reason)] for the unreadable
+        files and [(row, flag)] for the flagged ones.
     """
     model, cfg, prep = _model_on(model_path, device)
     kept: list[int] = []
     probs = [np.zeros((0, cfg.n_classes))]
     skipped: list[tuple[int, str]] = []
+    flagged: list[tuple[int, str]] = []
     for batch in _batches(len(items), batch_size):
         images, rows = [], []
         for row, path in (items[k] for k in batch):
             try:
-                images.append(apply(read_image(path), prep))  # (3, S, S) float32 in [0, 1]
-                rows.append(row)
+                rgb = read_image(path)  # (H, W, 3) uint8
+            except NoDataError:
+                flagged.append((row, ALL_NAN))
+                continue
             except InputError as exc:
                 skipped.append((row, _reason(exc, Path(path))))
+                continue
+            flag = input_flag(rgb, prep)
+            if flag:
+                flagged.append((row, flag))
+            else:
+                images.append(apply(rgb, prep))  # (3, S, S) float32 in [0, 1]
+                rows.append(row)
         if images:
             x = torch.from_numpy(np.stack(images)).to(device)  # (B, 3, S, S)
             with torch.inference_mode():
                 logits = model(x)  # (B, C)
             probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
             kept.extend(rows)
-    return kept, np.concatenate(probs), skipped
+    return kept, np.concatenate(probs), skipped, flagged
 
 
 def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLike], batch_size: int = 64,
-                  ids: Sequence[str] | None = None, device: str = "cpu", executor: ExecutorParams | None = None
-                  ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+                  ids: Sequence[str] | None = None, device: str = "cpu", executor: ExecutorParams | None = None,
+                  strict: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Class probabilities for image files (RGB only: the spectral branch is absent at predict time).
 
-    Each image is read with `io.images.read_image` and prepared by `imaging.transforms.apply` with
-    the checkpoint's own `PreprocessConfig`, exactly as in training. Unreadable files are logged as
-    warnings and returned in `skipped`, never dropped silently. The files go in shards through the
-    executor (each task loads the checkpoint once per process); shards are rounded up to whole
-    batches, so every executor and shard size gives the batches, and the numbers, of one pass.
+    Each image is read with `io.images.read_image`, checked by `imaging.quality.input_flag` and, unless
+    flagged, prepared by `imaging.transforms.apply` with the checkpoint's own `PreprocessConfig`,
+    exactly as in training. Unreadable files are logged as warnings and returned in `skipped`; flagged
+    ones are logged as warnings and keep their row, unclassified: nothing is dropped silently. The
+    files go in shards through the executor (each task loads the checkpoint once per process and runs
+    the checks); shards are rounded up to whole batches, so every executor and shard size gives the
+    batches, and the numbers, of one pass. A flagged image leaves its batch like an unreadable one.
 
     Args:
         model_path: checkpoint file.
@@ -190,14 +209,18 @@ def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLi
         ids: (N,) identifiers; None: the file names without suffix (`image_id`).
         device: torch device for the forward pass.
         executor: where the shards run (None: locally); Dask workers must see the checkpoint and images.
+        strict: raise instead of returning flagged rows (after the whole pass).
 
     Returns:
-        (table, skipped): one row per readable image, columns id_str, path, one probability per class
-        (named by the checkpoint's label_cols, summing to 1), predicted (class name), confidence (its
-        probability); skipped is [(path, reason)] in input order.
+        (table, skipped): one row per readable image in input order, columns id_str, path, one
+        probability per class (named by the checkpoint's label_cols, summing to 1), predicted (class
+        name), confidence (its probability), flag ("" or one of `imaging.quality.FLAGS`); a flagged
+        row has NaN probabilities and confidence and predicted "" (all empty cells in the CSV).
+        skipped is [(path, reason)] in input order.
 
     Raises:
-        InputError: bad checkpoint, or no image could be read.
+        InputError: bad checkpoint, no image could be read, or (strict) some image was flagged; the
+            message names the first STRICT_NAMED flagged files and their flags.
         ValueError: batch_size < 1 or ids of the wrong length.
     """
     if batch_size < 1:
@@ -218,17 +241,28 @@ def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLi
         _cached_model.cache_clear()
     kept = [i for part in parts for i in part[0]]
     skipped = [(str(paths[i]), reason) for part in parts for i, reason in part[2]]
+    flags = {i: flag for part in parts for i, flag in part[3]}
     for path, reason in skipped:
         logger.warning("skipping unreadable file %s: %s", path, reason)
-    if not kept:
+    if not kept and not flags:
         raise InputError(f"none of the {len(paths)} input file(s) could be read: {summarize_skipped(skipped)}")
-    p = np.concatenate([part[1] for part in parts])  # (N_kept, C)
-    table = pd.DataFrame({ID_COLUMN: [ids[i] for i in kept], "path": [str(paths[i]) for i in kept]})
-    for k, name in enumerate(labels):
-        table[name] = p[:, k]
-    best = p.argmax(axis=1)
-    table["predicted"] = [labels[k] for k in best]
-    table["confidence"] = p[np.arange(len(best)), best]
+    if strict and flags:
+        named = ", ".join(f"{paths[i]} ({flags[i]})" for i in sorted(flags)[:STRICT_NAMED])
+        more = f" and {len(flags) - STRICT_NAMED} more" if len(flags) > STRICT_NAMED else ""
+        raise InputError(f"{len(flags)} input file(s) flagged, not classified (--strict): {named}{more}")
+    for i in sorted(flags):
+        logger.warning("not classifying %s: %s", paths[i], flags[i])
+    rows = sorted([*kept, *flags])
+    at = np.searchsorted(rows, kept)  # table positions of the classified rows
+    p = np.full((len(rows), len(labels)), np.nan)  # (N_read, C): flagged rows stay NaN
+    p[at] = np.concatenate([part[1] for part in parts])
+    best = np.full(len(rows), -1)
+    best[at] = p[at].argmax(axis=1)
+    table = pd.DataFrame({ID_COLUMN: [ids[i] for i in rows], "path": [str(paths[i]) for i in rows],
+                          **dict(zip(labels, p.T, strict=True)),
+                          "predicted": [labels[k] if k >= 0 else "" for k in best],
+                          "confidence": p[np.arange(len(rows)), best],  # NaN on flagged rows
+                          FLAG_COLUMN: [flags.get(i, "") for i in rows]})
     duplicated = table[ID_COLUMN][table[ID_COLUMN].duplicated()].unique().tolist()
     if duplicated:
         logger.warning("duplicate id_str in predictions (tell rows apart by path): %s", duplicated[:10])
@@ -240,10 +274,17 @@ def summarize_skipped(skipped: Sequence[tuple[str, str]]) -> str:
     return f"skipped {len(skipped)} unreadable file(s): " + ", ".join(f"{p} ({r})" for p, r in skipped)
 
 
+def summarize_flags(flags: Sequence[str]) -> str:
+    """One line counting a flag column's rows per flag, e.g. "flagged 2 of 9 image(s), not classified: 2 too_small"."""
+    counts = Counter(f for f in flags if f)
+    return f"flagged {counts.total()} of {len(flags)} image(s), not classified: " + ", ".join(
+        f"{counts[f]} {f}" for f in sorted(counts, key=FLAGS.index))
+
+
 def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLike], out_path: str | os.PathLike,
-                batch_size: int = 64, device: str = "cpu", executor: ExecutorParams | None = None
-                ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """`specmorph predict`: resolve INPUTS, predict, write the CSV atomically.
+                batch_size: int = 64, device: str = "cpu", executor: ExecutorParams | None = None,
+                strict: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """`specmorph predict`: resolve INPUTS, predict, write the CSV atomically (nothing written on an error).
 
     Args:
         model_path: checkpoint file.
@@ -252,13 +293,14 @@ def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLik
         batch_size: images per forward pass.
         device: torch device.
         executor: where the shards of images run (None: locally).
+        strict: a flagged image is an InputError (see `predict_paths`).
 
     Returns:
         (table, skipped) as from `predict_paths`.
     """
     paths, ids = resolve_inputs(inputs)
     table, skipped = predict_paths(model_path, paths, batch_size=batch_size, ids=ids, device=device,
-                                   executor=executor)
+                                   executor=executor, strict=strict)
     write_table(table, out_path)
-    logger.info("wrote %d prediction(s) to %s", len(table), out_path)
+    logger.info("wrote %d row(s) to %s", len(table), out_path)
     return table, skipped

@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from specmorph.errors import InputError
+from specmorph.errors import InputError, NoDataError
 from specmorph.io.images import asinh_stretch, read_image
 
 SDSS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "sdss_examples"
@@ -109,3 +109,11 @@ def test_real_sdss_jpeg():
     out = read_image(path)
     assert out.shape == (424, 424, 3) and out.dtype == np.uint8
     assert out[212, 212].sum() > out[:20, :20].mean(axis=(0, 1)).sum()  # galaxy brighter than the sky corner
+
+
+def test_a_fits_image_without_a_finite_pixel_is_no_data(tmp_path):
+    path = tmp_path / "blank.fits"
+    fits.PrimaryHDU(np.full((3, 20, 30), np.nan, np.float32)).writeto(path)
+    with pytest.raises(NoDataError, match=r"blank\.fits: no finite pixel \(all NaN or inf\)"):
+        read_image(path)
+    assert issubclass(NoDataError, InputError)  # callers that only know InputError still see a clear error

@@ -11,7 +11,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from PIL import Image
 
-from specmorph.errors import InputError
+from specmorph.errors import InputError, NoDataError
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def read_image(path: str | Path) -> np.ndarray:
     Raises:
         InputError: the file is missing, truncated, corrupt or not a 2-D/3-channel image; the
             message names the path and the reason.
+        NoDataError: a FITS image without a finite pixel (an `InputError` too).
     """
     path = Path(path)
     if not path.is_file():
@@ -128,6 +129,8 @@ def _read_fits(path: Path) -> np.ndarray:
         raise InputError(f"{path}: cannot read FITS image: {exc}") from exc
     if data is None:
         raise InputError(f"{path}: no HDU holds an image with 2 or 3 axes")
+    if not np.isfinite(data).any():
+        raise NoDataError(f"{path}: no finite pixel (all NaN or inf)")
     if data.ndim == 2:
         rgb = _gray_to_rgb(asinh_stretch(data))
     elif data.ndim == 3 and data.shape[0] == 3:
