@@ -143,3 +143,58 @@ def test_each_model_choice_trains_and_evaluates(run_dir, monkeypatch, stage, tmp
     assert set(evaluation["gz2_test"]) == expected
     assert sorted(p.name for p in (tmp_path / "plots" / "gradcam" / "guided").glob("*.png")) == \
         sorted(f"{c}.png" for c in CLASSES)
+
+
+def test_realism_on_a_real_set_made_of_the_mock_images(run_dir, monkeypatch, stage, tmp_path):
+    """The realism stage on a "real" set that is the mock's own GZ2 images with their true classes.
+
+    The mock and real samples of smooth and edge-on galaxies are then the same images (max_images above
+    every class's count; barred spirals are left out of the real set only), so their KS distances are 0
+    and the medians agree; the scores equal those computed here from `predict_paths`.
+    """
+    import numpy as np
+
+    from specmorph.realism.sim_to_real import membership
+
+    monkeypatch.chdir(run_dir)
+    truth = pd.read_csv(run_dir / "data/raw/truth/gz2.csv", dtype={"dr7objid": str})
+    ids = truth["dr7objid"].tolist()
+    names = [CLASSES[i] for i in truth["label"]]
+    pd.DataFrame({"objid": ids, "cls": names}).to_csv(tmp_path / "labels.csv", index=False)
+    coarse = {c: ("smooth" if "smooth" in c else "edge_on" if c.startswith("edge_on") else "spiral") for c in CLASSES}
+    coarse["barred_spiral"] = None  # left out, counted
+    params = yaml.safe_load((run_dir / "params.yaml").read_text())
+    params["realism"].update(max_images=1000, real_sets={"mockreal": {
+        "image_dir": "data/raw/gz2/images", "labels_path": str(tmp_path / "labels.csv"), "id_column": "objid",
+        "label_column": "cls", "file_pattern": "{id}.jpg", "scheme": "smooth/spiral/edge_on", "classes": coarse}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    argv = dict(_stage_commands())["realism"]
+    argv[argv.index("params.yaml")] = str(tmp_path / "params.yaml")
+    argv[argv.index("--metrics") + 1] = str(tmp_path / "realism.json")
+    argv[argv.index("--plot-dir") + 1] = str(tmp_path / "plots")
+    stage("realism").main(argv)
+    report = json.loads((tmp_path / "realism.json").read_text())["sets"]["mockreal"]
+    kept = [i for i, n in zip(ids, names, strict=True) if n != "barred_spiral"]
+    assert report["n_images"] == len(kept) and report["excluded"] == {"barred_spiral": names.count("barred_spiral")}
+    table, _ = predict_paths(run_dir / "data/models/gated_seed1.pt",
+                             [run_dir / "data/raw/gz2/images" / f"{i}.jpg" for i in kept])
+    probs = table[list(CLASSES)].to_numpy()
+    scored = ~np.isnan(probs).any(axis=1)  # flagged images are not scored
+    true = np.array([coarse[n] for n in names if n != "barred_spiral"])[scored]
+    pred = np.array(["smooth", "spiral", "edge_on"])[(probs[scored]
+                                                      @ membership(CLASSES, "smooth/spiral/edge_on")).argmax(axis=1)]
+    recalls = [np.mean(pred[true == c] == c) for c in ("smooth", "spiral", "edge_on") if (true == c).any()]
+    seed1 = report["guided"]["per_seed"]["seed1"]
+    assert seed1["balanced_accuracy"] == pytest.approx(np.mean(recalls))
+    assert seed1["accuracy"] == pytest.approx(np.mean(pred == true))
+    assert (seed1["n_scored"], seed1["n_flagged"]) == (scored.sum(), (~scored).sum())
+    assert report["guided"]["checkpoint"] == "gated" and report["rgb_only"]["balanced_accuracy"]["n"] == 2
+    assert np.sum(report["rgb_only"]["confusion_matrix"]) == 2 * report["rgb_only"]["n_scored"]
+    confusion = pd.read_csv(tmp_path / "plots/confusion/mockreal_rgb_only.csv")
+    assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 2 * report["rgb_only"]["n_scored"]
+    stats = report["image_statistics"]
+    assert 0.0 <= stats["spiral"]["half_light_radius"]["ks"] <= 1.0
+    for c in ("smooth", "edge_on"):
+        for name in ("half_light_radius", "sky_noise", "n_sources"):
+            assert stats[c][name]["ks"] == 0.0 and stats[c][name]["median_mock"] == stats[c][name]["median_real"]
+    assert len(list((tmp_path / "plots/histograms").glob("*.png"))) == 9

@@ -1,0 +1,158 @@
+"""Photometric and structural statistics of one RGB cutout, for comparing the mock survey with real images."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import cv2
+import numpy as np
+from astropy.stats import sigma_clip
+
+from specmorph.imaging.segment import to_gray
+
+logger = logging.getLogger(__name__)
+
+# Column names of `image_stats`, in the order the realism report lists them.
+STAT_NAMES: tuple[str, ...] = (
+    "colour_gr",  # mag, -2.5 log10(F_blue / F_green) inside the galaxy mask (SDSS JPEGs: g -> blue, r -> green)
+    "half_light_radius",  # px, R50 about the flux-weighted centroid
+    "concentration",  # R90 / R50
+    "axis_ratio",  # b/a from the flux-weighted second moments
+    "central_sb",  # gray levels per px above the sky, mean within CENTRAL_RADIUS of the centroid
+    "sky_noise",  # gray levels, sigma-clipped std of the luma in the border strip
+    "background",  # gray levels, sigma-clipped median of the luma in the border strip
+    "n_sources",  # other detected sources (connected components) in the cutout
+    "outside_flux_fraction",  # detected flux outside the main galaxy / all detected flux
+)
+
+DETECT_SIGMA = 5.0  # detection threshold: sky + DETECT_SIGMA x the blurred luma's sky noise
+BORDER_FRACTION = 0.1  # width of the border strip that measures the sky, as a fraction of the short side
+BLUR_SIGMA = 1.5  # px, Gaussian blur of the luma before detection
+CLIP_SIGMA = 3.0  # sigma clipping of the border pixels (stars and galaxy outskirts in the strip)
+NOISE_FLOOR = 0.5  # gray levels, least blurred noise used for the threshold (a flat, noiseless sky)
+MIN_AREA = 20  # px, smallest component counted as a source (a 5-sigma star at the GZ scale, 0.2-0.4"/px, covers more)
+CLOSING_RADIUS = 2  # px, closing of the main galaxy's mask (fills pixels the threshold missed inside it)
+CENTRAL_RADIUS = 2.0  # px, aperture of the central surface brightness
+SUBSAMPLE = 2  # radii: each pixel cut into SUBSAMPLE x SUBSAMPLE parts
+
+
+def _sky_pixels(values: np.ndarray) -> np.ndarray:
+    """(N,) bool: the pixels astropy's `sigma_clip` keeps at CLIP_SIGMA (what `sigma_clipped_stats` averages)."""
+    return ~np.ma.getmaskarray(sigma_clip(values, sigma=CLIP_SIGMA, maxiters=10, masked=True))
+
+
+def _central_label(labels: np.ndarray, areas: np.ndarray) -> int:
+    """Label of the component at the centre pixel, else of the one nearest the centre; 0 if none."""
+    h, w = labels.shape
+    label = int(labels[h // 2, w // 2])
+    if label or len(areas) <= 1:
+        return label
+    ys, xs = np.nonzero(labels)
+    nearest = int(np.argmin((ys - (h - 1) / 2) ** 2 + (xs - (w - 1) / 2) ** 2))
+    return int(labels[ys[nearest], xs[nearest]])
+
+
+def radius_enclosing(dy: np.ndarray, dx: np.ndarray, weights: np.ndarray, fractions: tuple[float, ...],
+                     subsample: int = SUBSAMPLE) -> list[float]:
+    """Radii of the circles about the origin that enclose given fractions of the pixels' total weight.
+
+    Each pixel is cut into subsample x subsample equal parts at their own distances, and each part
+    counts as half inside its own radius (it straddles it), which removes most of the bias of summing
+    whole pixels (about 1% on R90 of a Gaussian of std 6 px without subsampling, < 0.3% with 2 x 2).
+
+    Args:
+        dy: (N,) row offsets of the pixel centres from the centre, px.
+        dx: (N,) column offsets, px.
+        weights: (N,) non-negative fluxes.
+        fractions: fractions of the total in (0, 1).
+        subsample: parts per pixel side.
+
+    Returns:
+        One radius (px) per fraction; NaN when the total weight is not positive.
+    """
+    total = float(weights.sum())
+    if not total > 0:
+        return [math.nan] * len(fractions)
+    off = (np.arange(subsample) + 0.5) / subsample - 0.5  # (k,) px
+    sub_y = (dy[:, None, None] + off[None, :, None]).repeat(subsample, axis=2).ravel()  # (N k²,)
+    sub_x = (dx[:, None, None] + off[None, None, :]).repeat(subsample, axis=1).ravel()
+    dist = np.hypot(sub_y, sub_x)
+    order = np.argsort(dist, kind="stable")
+    w = np.repeat(weights / subsample**2, subsample**2)[order]
+    cum = np.cumsum(w) - 0.5 * w  # weight inside each part's radius
+    return [float(np.interp(f * total, cum, dist[order])) for f in fractions]
+
+
+def image_stats(rgb: np.ndarray, detect_sigma: float = DETECT_SIGMA) -> dict[str, float]:
+    """The statistics of STAT_NAMES for one cutout.
+
+    The sky (background level and noise) is the sigma-clipped median and standard deviation of the
+    luma (`segment.to_gray`) in a border strip BORDER_FRACTION of the short side wide (astropy's
+    `sigma_clip` at CLIP_SIGMA, as `sigma_clipped_stats`); the same sky pixels give each channel's
+    level for the colour and the blurred luma's noise for detection. The luma is blurred (Gaussian,
+    BLUR_SIGMA px) and thresholded at the sky plus `detect_sigma` times the blurred strip's noise (at
+    least NOISE_FLOOR); the 8-connected components (`cv2.connectedComponentsWithStats`) of MIN_AREA px
+    or more are the detected sources. The main
+    galaxy is the component at the centre pixel (else the one nearest the centre), closed by a disc
+    of CLOSING_RADIUS; the others are counted in `n_sources`. Fluxes are sky-subtracted luma (or
+    channel) values summed over the main galaxy's mask; radii are about its flux-weighted centroid and
+    use positive fluxes only (`radius_enclosing`). Concentration is R90 / R50 (SDSS's definition, on
+    the isophotal mask rather than the Petrosian aperture).
+
+    Args:
+        rgb: (H, W, 3) image as read (R, G, B), any real dtype.
+        detect_sigma: detection threshold in units of the blurred sky noise.
+
+    Returns:
+        {name: value} for every name of STAT_NAMES; the galaxy's statistics are NaN when nothing is
+        detected at the centre or its flux is not positive.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {rgb.shape}")
+    img = rgb.astype(np.float32)  # (H, W, 3)
+    gray = to_gray(img)  # (H, W) gray levels
+    h, w = gray.shape
+    b = max(2, round(BORDER_FRACTION * min(h, w)))
+    border = np.ones((h, w), dtype=bool)
+    border[b:-b, b:-b] = False
+    sky = _sky_pixels(gray[border])  # (B,) the border pixels that are sky, chosen once on the luma
+    background, noise = float(np.median(gray[border][sky])), float(gray[border][sky].std())
+    out = dict.fromkeys(STAT_NAMES, math.nan)
+    out.update(sky_noise=noise, background=background)
+    blurred = cv2.GaussianBlur(gray, (0, 0), BLUR_SIGMA, borderType=cv2.BORDER_REFLECT)
+    blurred_sky = blurred[border][sky]
+    threshold = float(np.median(blurred_sky)) + detect_sigma * max(float(blurred_sky.std()), NOISE_FLOOR)
+    n, labels, comp, _ = cv2.connectedComponentsWithStats((blurred > threshold).astype(np.uint8), connectivity=8)
+    areas = comp[:, cv2.CC_STAT_AREA]  # (n,) px, label 0 = background
+    main = _central_label(labels, areas)
+    others = [k for k in range(1, n) if k != main and areas[k] >= MIN_AREA]
+    out["n_sources"] = float(len(others))
+    if main == 0:
+        return out
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * CLOSING_RADIUS + 1, 2 * CLOSING_RADIUS + 1))
+    mask = cv2.morphologyEx((labels == main).astype(np.uint8), cv2.MORPH_CLOSE, disc).astype(bool)
+    flux = gray - background  # (H, W) sky-subtracted luma
+    weights = np.clip(flux[mask], 0.0, None)  # (M,)
+    total = float(flux[mask].sum())
+    if not total > 0 or not weights.sum() > 0:
+        return out
+    ys, xs = np.nonzero(mask)  # (M,)
+    cy, cx = float(ys @ weights / weights.sum()), float(xs @ weights / weights.sum())
+    dy, dx = ys - cy, xs - cx
+    r50, r90 = radius_enclosing(dy, dx, weights, (0.5, 0.9))
+    cov = np.cov(np.stack([dx, dy]), aweights=weights, bias=True)  # (2, 2) px²
+    minor, major = np.linalg.eigvalsh(cov)
+    central = np.hypot(dy, dx) <= CENTRAL_RADIUS
+    chan = [float((img[..., c][mask] - np.median(img[..., c][border][sky])).sum()) for c in (1, 2)]  # green, blue
+    other_mask = np.isin(labels, others) & ~mask
+    other_flux = float(np.clip(flux[other_mask], 0.0, None).sum())
+    out.update(
+        colour_gr=-2.5 * math.log10(chan[1] / chan[0]) if min(chan) > 0 else math.nan,
+        half_light_radius=r50,
+        concentration=r90 / r50 if r50 > 0 else math.nan,
+        axis_ratio=math.sqrt(max(minor, 0.0) / major) if major > 0 else math.nan,
+        central_sb=float(flux[ys[central], xs[central]].mean()) if central.any() else math.nan,
+        outside_flux_fraction=other_flux / (other_flux + total),
+    )
+    return out
