@@ -9,9 +9,11 @@ scale of that noise where the metrics carry it:
   the mean between two independent sets of runs has standard deviation std·√(2/n);
 - a per-seed figure such as `final.rgb_only_seed3.val_acc`: the spread of the same figure over the
   other seeds of the old run, times √2 (the difference of two runs);
-- anything else (counts, data-stage figures) has no noise scale: it should not change at all.
+- the spread figures beside such a mean (`.std`, `.min`, `.max`) move with it: "spread statistic";
+- anything else (counts, data-stage figures, derived test statistics) has no noise scale: "changed".
 
-A change is "within spread" when |Δ| ≤ 2 × its noise scale.
+A change is "within spread" when |Δ| ≤ 2 × its noise scale. With ~100 figures compared at 2 scales,
+a few "beyond spread" are expected by chance (about 5%).
 
 Usage: python tools/metrics_diff.py [A_REV [B_REV]]    (default: HEAD against the workspace)
        python tools/metrics_diff.py --json-file diff.json   (the saved output of `dvc metrics diff --all --json`)
@@ -30,6 +32,7 @@ from pathlib import Path
 
 SEED_KEY = re.compile(r"seed\d+")
 WITHIN = 2.0  # |Δ| ≤ WITHIN × noise scale reads as run-to-run noise
+SPREAD_KEYS = ("std", "min", "max")
 
 
 def noise_scales(old: dict[str, float]) -> dict[str, float]:
@@ -67,7 +70,7 @@ def annotate(diff: dict[str, dict[str, dict]]) -> list[dict]:
 
     Returns:
         Rows with path, key, old, new, delta, scale (None: no noise scale) and verdict
-        ("within spread", "beyond spread", "changed", "new", "removed").
+        ("within spread", "beyond spread", "spread statistic", "changed", "new", "removed").
     """
     rows = []
     for path, entries in sorted(diff.items()):
@@ -83,7 +86,10 @@ def annotate(diff: dict[str, dict[str, dict]]) -> list[dict]:
             if not (isinstance(old, int | float) and isinstance(new, int | float)):
                 continue
             delta, scale = new - old, scales.get(key)
-            if scale is None:
+            stem, _, last = key.rpartition(".")
+            if scale is None and last in SPREAD_KEYS and f"{stem}.mean" in entries:
+                verdict = "spread statistic"
+            elif scale is None:
                 verdict = "changed"
             else:
                 verdict = "within spread" if abs(delta) <= WITHIN * scale else "beyond spread"

@@ -22,6 +22,7 @@ SEEDS = [0.50, 0.54, 0.52, 0.56]
 DIFF = {
     "metrics/evaluate.json": {
         "acc.mean": _entry(0.60, 0.61), "acc.std": _entry(0.02, 0.02), "acc.n": _entry(5, 5),
+        "acc.max": _entry(0.62, 0.64),
         "f1.mean": _entry(0.60, 0.70), "f1.std": _entry(0.02, 0.02), "f1.n": _entry(5, 5),
         "n_test": _entry(478, 478),
     },
@@ -40,6 +41,7 @@ def test_mean_over_seeds_is_judged_by_std_sqrt_2_over_n():
     assert rows["acc.mean"]["scale"] == pytest.approx(scale) and rows["acc.mean"]["verdict"] == "within spread"
     assert rows["f1.mean"]["verdict"] == "beyond spread" and rows["f1.mean"]["delta"] == pytest.approx(0.10)
     assert "acc.std" not in rows and "n_test" not in rows  # unchanged numbers are not listed
+    assert rows["acc.max"]["verdict"] == "spread statistic" and rows["acc.max"]["scale"] is None
 
 
 def test_a_per_seed_figure_is_judged_by_the_spread_over_seeds():
@@ -61,7 +63,8 @@ def test_main_prints_a_table_and_a_tally(tmp_path, capsys):
     assert metrics_diff.main(["--json-file", str(path)]) == 0
     out = capsys.readouterr().out
     assert "| metrics/evaluate.json | f1.mean | 0.6 | 0.7 |" in out
-    assert out.strip().splitlines()[-1] == "5 changed: 2 within spread, 1 beyond spread, 1 changed, 1 new"
+    tally = "6 changed: 2 within spread, 1 spread statistic, 1 beyond spread, 1 changed, 1 new"
+    assert out.strip().splitlines()[-1] == tally
 
 
 def test_bad_json_is_a_clear_error(tmp_path, capsys):
