@@ -1,0 +1,58 @@
+"""Prints the README's realism tables from `metrics/realism.json`: sim-to-real scores and mock-vs-real KS distances.
+
+Usage: python tools/realism_table.py [metrics/realism.json]
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _pm(d: dict) -> str:
+    return f"{d['mean']:.3f} ± {d['std']:.3f}" if d.get("std") is not None else f"{d['mean']:.3f}"
+
+
+def score_rows(report: dict) -> list[str]:
+    """One Markdown row per real set: balanced accuracy, accuracy and macro-F1 of each family."""
+    families = report["families"]
+    head = "| real set (images) | scheme | " + " | ".join(
+        f"{families[f]} balanced acc | {families[f]} macro-F1" for f in families) + " | chance |"
+    out = [head, "|" + "---|" * (3 + 2 * len(families))]
+    for name, s in report["sets"].items():
+        if "skipped" in s:
+            out.append(f"| {name} | skipped: {s['skipped']} |")
+            continue
+        cells = " | ".join(f"{_pm(s[f]['balanced_accuracy'])} | {_pm(s[f]['macro_f1'])}" for f in families)
+        out.append(f"| {name} ({s['n_images']}) | {s['scheme']} | {cells} | {s['chance_balanced_accuracy']:.2f} |")
+    return out
+
+
+def ks_rows(report: dict) -> list[str]:
+    """One Markdown row per image statistic: KS (median mock / median real) for every set and class."""
+    cols = [(name, cls) for name, s in report["sets"].items() if s.get("image_statistics")
+            for cls, v in s["image_statistics"].items() if isinstance(v, dict)]
+    if not cols:
+        return ["(no image statistics: no real set)"]
+    stats = [k for k, v in report["sets"][cols[0][0]]["image_statistics"][cols[0][1]].items() if isinstance(v, dict)]
+    out = ["| statistic | " + " | ".join(f"{n} {c}" for n, c in cols) + " |", "|" + "---|" * (1 + len(cols))]
+    for stat in stats:
+        cells = []
+        for name, cls in cols:
+            r = report["sets"][name]["image_statistics"][cls].get(stat)
+            ok = isinstance(r, dict)
+            cells.append(f"{r['ks']:.2f} ({r['median_mock']:.3g}/{r['median_real']:.3g})" if ok else "")
+        out.append(f"| {stat} | " + " | ".join(cells) + " |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", default="metrics/realism.json", type=Path)
+    report = json.loads(parser.parse_args().path.read_text())
+    print("\n".join(score_rows(report)))
+    print()
+    print("\n".join(ks_rows(report)))
+
+
+if __name__ == "__main__":
+    main()
