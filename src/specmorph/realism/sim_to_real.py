@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from sklearn.metrics import confusion_matrix as sk_confusion
 
 from specmorph.errors import InputError
+from specmorph.evaluation.metrics import confusion_matrix
 from specmorph.evaluation.report import aggregate_seeds
 from specmorph.executor import ExecutorParams
 from specmorph.predict import FLAG_COLUMN, predict_paths
@@ -123,7 +123,7 @@ def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths:
         per_seed[f"seed{seed}"] = {**scores, "n_unreadable": len(skipped)}
         trues.append(y_true[~np.isnan(probs).any(axis=1)])
         preds.append(pred)
-        if seed == seeds[0] and FLAG_COLUMN in table.columns:
+        if seed == seeds[0]:
             flags.update(f for f in table[FLAG_COLUMN].tolist() if f)
         n_unreadable = max(n_unreadable, len(skipped))
     y_true, y_pred = np.concatenate(trues), np.concatenate(preds)
@@ -132,5 +132,5 @@ def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths:
     report = {**aggregate_seeds(list(per_seed.values()), keys), "per_seed": per_seed,
               "n_scored": first["n_scored"], "n_flagged": first["n_flagged"],
               "flags": dict(flags), "n_unreadable": n_unreadable,
-              "confusion_matrix": sk_confusion(y_true, y_pred, labels=classes).tolist()}
+              "confusion_matrix": confusion_matrix(y_true, y_pred, classes).tolist()}
     return report, y_true, y_pred
