@@ -17,7 +17,7 @@ from specmorph.imaging.transforms import PreprocessConfig, apply
 from specmorph.io.images import read_image
 from specmorph.models import ModelConfig, build_model
 from specmorph.models.checkpoint import load_checkpoint, save_checkpoint
-from specmorph.predict import STRICT_NAMED, predict_paths, read_path_list
+from specmorph.predict import STRICT_NAMED, predict_many, predict_paths, read_path_list
 from specmorph.sky.observe import SDSS_PIXSCALE, encode_jpeg, observe_sdss, render_cutout, sdss_rgb
 from specmorph.sky.population import draw_galaxy
 from specmorph.sky.survey import gz2_pixscale
@@ -303,3 +303,22 @@ def test_only_flagged_inputs_give_a_table_of_flags(make_checkpoint, odd_images):
     df, skipped = predict_paths(ckpt, odd, batch_size=2)
     assert skipped == [] and df["flag"].tolist() == [odd_images[p] for p in odd]
     assert df[[*LABELS, "confidence"]].isna().all().all() and (df["predicted"] == "").all()
+
+
+def test_predict_many_gives_each_checkpoint_its_own_predict_paths_table(make_checkpoint, images, odd_images):
+    rgb, _ = make_checkpoint(PREP64, "rgb")
+    gated, _ = make_checkpoint(PREP64, "gated")
+    files = [*images[0], *images[1], *odd_images]
+    tables, skipped = predict_many([rgb, gated], files, batch_size=3)
+    for ckpt, table in zip([rgb, gated], tables, strict=True):
+        alone, alone_skipped = predict_paths(ckpt, files, batch_size=3)
+        pd.testing.assert_frame_equal(table, alone)
+        assert skipped == alone_skipped
+    assert not np.allclose(tables[0][list(LABELS)].fillna(0), tables[1][list(LABELS)].fillna(0))
+
+
+def test_predict_many_refuses_checkpoints_with_different_preprocessing(make_checkpoint, images):
+    a, _ = make_checkpoint(PREP, "rgb")
+    b, _ = make_checkpoint(PREP64, "gated")
+    with pytest.raises(InputError, match="different preprocessing"):
+        predict_many([a, b], images[0])

@@ -135,7 +135,7 @@ def _reason(exc: InputError, path: Path) -> str:
     return msg.replace(f" '{path}'", "")
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=16)  # the checkpoints of one call (`predict_many`)
 def _cached_model(model_path: str, device: str, stamp: tuple[int, int] | None
                   ) -> tuple[torch.nn.Module, ModelConfig, PreprocessConfig]:
     """`load_model` on `device` in eval mode, once per process while the file's (mtime, size) `stamp` holds."""
@@ -148,19 +148,23 @@ def _model_on(model_path: str, device: str) -> tuple[torch.nn.Module, ModelConfi
     return _cached_model(model_path, device, None if st is None else (st.st_mtime_ns, st.st_size))
 
 
-def _predict_shard(model_path: str, batch_size: int, device: str, index: int, items: list[tuple[int, str]]
-                   ) -> tuple[list[int], np.ndarray, list[tuple[int, str]], list[tuple[int, str]]]:
+def _predict_shard(model_paths: tuple[str, ...], batch_size: int, device: str, index: int,
+                   items: list[tuple[int, str]]
+                   ) -> tuple[list[int], list[np.ndarray], list[tuple[int, str]], list[tuple[int, str]]]:
     """An executor task: read, check (`input_flag`), preprocess and classify (row, path) items in batches.
 
-    Flagged images leave their batch like unreadable ones, so the other images' batches are unchanged.
+    Each image is read and prepared once, then classified by every checkpoint (they share one
+    preprocessing). Flagged images leave their batch like unreadable ones, so the other images'
+    batches are unchanged.
 
     Returns:
-        The rows classified, their (n, C) float64 probabilities, [(row, reason)] for the unreadable
-        files and [(row, flag)] for the flagged ones.
+        The rows classified, per checkpoint their (n, C) float64 probabilities, [(row, reason)] for the
+        unreadable files and [(row, flag)] for the flagged ones.
     """
-    model, cfg, prep = _model_on(model_path, device)
+    models = [_model_on(p, device) for p in model_paths]
+    prep = models[0][2]
     kept: list[int] = []
-    probs = [np.zeros((0, cfg.n_classes))]
+    probs = [[np.zeros((0, cfg.n_classes))] for _, cfg, _ in models]
     skipped: list[tuple[int, str]] = []
     flagged: list[tuple[int, str]] = []
     for batch in _batches(len(items), batch_size):
@@ -182,11 +186,12 @@ def _predict_shard(model_path: str, batch_size: int, device: str, index: int, it
                 rows.append(row)
         if images:
             x = torch.from_numpy(np.stack(images)).to(device)  # (B, 3, S, S)
-            with torch.inference_mode():
-                logits = model(x)  # (B, C)
-            probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+            for (model, _, _), out in zip(models, probs, strict=True):
+                with torch.inference_mode():
+                    logits = model(x)  # (B, C)
+                out.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
             kept.extend(rows)
-    return kept, np.concatenate(probs), skipped, flagged
+    return kept, [np.concatenate(p) for p in probs], skipped, flagged
 
 
 def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLike], batch_size: int = 64,
@@ -223,19 +228,43 @@ def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLi
             message names the first STRICT_NAMED flagged files and their flags.
         ValueError: batch_size < 1 or ids of the wrong length.
     """
+    tables, skipped = predict_many([model_path], paths, batch_size, ids, device, executor, strict)
+    return tables[0], skipped
+
+
+def predict_many(model_paths: Sequence[str | os.PathLike], paths: Sequence[str | os.PathLike], batch_size: int = 64,
+                 ids: Sequence[str] | None = None, device: str = "cpu", executor: ExecutorParams | None = None,
+                 strict: bool = False) -> tuple[list[pd.DataFrame], list[tuple[str, str]]]:
+    """`predict_paths` for several checkpoints in one pass: each image is read, checked and prepared once.
+
+    Every table is the one `predict_paths` gives for that checkpoint alone (the same batches).
+
+    Args:
+        model_paths: checkpoints that share one `PreprocessConfig` (e.g. the seeds of one training).
+        paths, batch_size, ids, device, executor, strict: as for `predict_paths`.
+
+    Returns:
+        (tables, skipped): one table per checkpoint, in order; skipped as for `predict_paths`.
+
+    Raises:
+        InputError: as for `predict_paths`, or checkpoints with different preprocessing.
+        ValueError: as for `predict_paths`.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     paths = [Path(p) for p in paths]
     ids = [image_id(p) for p in paths] if ids is None else [str(i) for i in ids]
     if len(ids) != len(paths):
         raise ValueError(f"{len(ids)} ids for {len(paths)} paths")
-    model_path = os.path.abspath(model_path)
-    labels = list(_model_on(model_path, device)[1].label_cols)  # a bad checkpoint fails here, by name
+    model_paths = tuple(os.path.abspath(p) for p in model_paths)
+    loaded = [_model_on(p, device) for p in model_paths]  # a bad checkpoint fails here, by name
+    if any(prep != loaded[0][2] for _, _, prep in loaded):
+        raise InputError(f"checkpoints with different preprocessing cannot share a pass: {', '.join(model_paths)}")
     executor = executor or ExecutorParams()
     size = -(-executor.shard_size // batch_size) * batch_size
     items = [(i, os.path.abspath(p)) for i, p in enumerate(paths)]
     try:
-        parts = map_shards(partial(_predict_shard, model_path, batch_size, device), items,
+        parts = map_shards(partial(_predict_shard, model_paths, batch_size, device), items,
                            replace(executor, shard_size=size), desc="predict", unit="img", disable=None)
     finally:
         _cached_model.cache_clear()
@@ -254,19 +283,23 @@ def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLi
         logger.warning("not classifying %s: %s", paths[i], flags[i])
     rows = sorted([*kept, *flags])
     at = np.searchsorted(rows, kept)  # table positions of the classified rows
-    p = np.full((len(rows), len(labels)), np.nan)  # (N_read, C): flagged rows stay NaN
-    p[at] = np.concatenate([part[1] for part in parts])
-    best = np.full(len(rows), -1)
-    best[at] = p[at].argmax(axis=1)
-    table = pd.DataFrame({ID_COLUMN: [ids[i] for i in rows], "path": [str(paths[i]) for i in rows],
-                          **dict(zip(labels, p.T, strict=True)),
-                          "predicted": [labels[k] if k >= 0 else "" for k in best],
-                          "confidence": p[np.arange(len(rows)), best],  # NaN on flagged rows
-                          FLAG_COLUMN: [flags.get(i, "") for i in rows]})
-    duplicated = table[ID_COLUMN][table[ID_COLUMN].duplicated()].unique().tolist()
+    tables = []
+    for m, (_, cfg, _) in enumerate(loaded):
+        labels = list(cfg.label_cols)
+        p = np.full((len(rows), len(labels)), np.nan)  # (N_read, C): flagged rows stay NaN
+        p[at] = np.concatenate([part[1][m] for part in parts])
+        best = np.full(len(rows), -1)
+        best[at] = p[at].argmax(axis=1)
+        tables.append(pd.DataFrame({
+            ID_COLUMN: [ids[i] for i in rows], "path": [str(paths[i]) for i in rows],
+            **dict(zip(labels, p.T, strict=True)),
+            "predicted": [labels[k] if k >= 0 else "" for k in best],
+            "confidence": p[np.arange(len(rows)), best],  # NaN on flagged rows
+            FLAG_COLUMN: [flags.get(i, "") for i in rows]}))
+    duplicated = tables[0][ID_COLUMN][tables[0][ID_COLUMN].duplicated()].unique().tolist()
     if duplicated:
         logger.warning("duplicate id_str in predictions (tell rows apart by path): %s", duplicated[:10])
-    return table, skipped
+    return tables, skipped
 
 
 def summarize_skipped(skipped: Sequence[tuple[str, str]]) -> str:

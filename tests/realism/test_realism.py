@@ -74,7 +74,7 @@ def test_coarse_scores_sum_probabilities_and_skip_flagged_rows():
 
 
 def test_score_family_aggregates_seeds_and_sums_the_confusion(monkeypatch, tmp_path):
-    """predict_paths stubbed: seed 0 right on 3 of 3 scored images, seed 1 on 1 of 3; one image flagged."""
+    """predict_many stubbed: seed 0 right on 3 of 3 scored images, seed 1 on 1 of 3; one image flagged."""
     paths = [tmp_path / f"{i}.jpg" for i in range(4)]
     truth = np.array(["spiral", "non_spiral", "non_spiral", "spiral"])
     tables = {
@@ -82,15 +82,18 @@ def test_score_family_aggregates_seeds_and_sums_the_confusion(monkeypatch, tmp_p
         "m_seed1.pt": [{"barred_spiral": 0.9}, {"barred_spiral": 0.9}, {"barred_spiral": 0.9}, {}],
     }
 
-    def fake_predict(model_path, paths_in, batch_size, ids, executor):
+    def fake_predict(model_path, paths_in, ids):
         probs = _probs(tables[Path(model_path).name])
         table = pd.DataFrame({"id_str": ids, "path": [str(p) for p in paths_in]})
         for k, c in enumerate(CLASSES):
             table[c] = probs[:, k]
         table["flag"] = ["", "", "", "no_central_source"]
-        return table, []
+        return table
 
-    monkeypatch.setattr(sim_to_real, "predict_paths", fake_predict)
+    def fake_predict_many(model_paths, paths_in, batch_size, ids, executor):
+        return [fake_predict(m, paths_in, ids) for m in model_paths], []
+
+    monkeypatch.setattr(sim_to_real, "predict_many", fake_predict_many)
     report, y_true, y_pred = score_family(tmp_path, "m", [0, 1], paths, [p.stem for p in paths], truth, TWO_CLASS)
     assert report["per_seed"]["seed0"]["accuracy"] == 1.0
     assert report["per_seed"]["seed1"]["accuracy"] == pytest.approx(1 / 3)

@@ -15,7 +15,7 @@ from specmorph.errors import InputError
 from specmorph.evaluation.metrics import confusion_matrix
 from specmorph.evaluation.report import aggregate_seeds
 from specmorph.executor import ExecutorParams
-from specmorph.predict import FLAG_COLUMN, predict_paths
+from specmorph.predict import FLAG_COLUMN, predict_many
 from specmorph.taxonomy import CLASSES
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def coarse_scores(probs: np.ndarray, label_cols: Sequence[str], y_true: np.ndarr
 def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths: Sequence[Path],
                  ids: Sequence[str], coarse: np.ndarray, scheme: str, batch_size: int = 64,
                  executor: ExecutorParams | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """`coarse_scores` of `<name>_seed<k>.pt` for every seed on one real set, through `predict_paths`.
+    """`coarse_scores` of `<name>_seed<k>.pt` for every seed on one real set, in one `predict_many` pass.
 
     Args:
         models_dir: folder of the checkpoints.
@@ -104,18 +104,17 @@ def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths:
 
     Returns:
         (report, y_true, y_pred): report has the SCORE_KEYS aggregated over seeds (`aggregate_seeds`),
-        per_seed scores, n_unreadable, flags ({flag: count}, seed 0's pass), the confusion matrix summed
+        per_seed scores, n_unreadable, flags ({flag: count}; the same for every seed), the confusion matrix summed
         over seeds (rows true, columns predicted, scheme order); y_true and y_pred are the scored rows of
         every seed concatenated (for the confusion plot).
     """
     classes = list(SCHEMES[scheme])
     truth_of = {str(p): c for p, c in zip(paths, coarse, strict=True)}
-    per_seed, trues, preds, flags = {}, [], [], Counter()
-    n_unreadable = 0
-    for seed in seeds:
-        logger.info("classifying %d real images with %s_seed%d", len(paths), name, seed)
-        table, skipped = predict_paths(Path(models_dir) / f"{name}_seed{seed}.pt", paths,
-                                       batch_size=batch_size, ids=ids, executor=executor)
+    per_seed, trues, preds = {}, [], []
+    logger.info("classifying %d real images with %s, seeds %s", len(paths), name, list(seeds))
+    tables, skipped = predict_many([Path(models_dir) / f"{name}_seed{seed}.pt" for seed in seeds], paths,
+                                   batch_size=batch_size, ids=ids, executor=executor)
+    for seed, table in zip(seeds, tables, strict=True):
         label_cols = [c for c in CLASSES if c in table.columns]
         y_true = table["path"].map(truth_of).to_numpy(dtype=str)
         probs = table[label_cols].to_numpy(dtype=np.float64)  # (N_read, C)
@@ -123,14 +122,11 @@ def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths:
         per_seed[f"seed{seed}"] = {**scores, "n_unreadable": len(skipped)}
         trues.append(y_true[~np.isnan(probs).any(axis=1)])
         preds.append(pred)
-        if seed == seeds[0]:
-            flags.update(f for f in table[FLAG_COLUMN].tolist() if f)
-        n_unreadable = max(n_unreadable, len(skipped))
     y_true, y_pred = np.concatenate(trues), np.concatenate(preds)
     keys = [*SCORE_KEYS, *(f"predicted_fraction.{c}" for c in SCHEMES[THREE_CLASS])]
     first = per_seed[f"seed{seeds[0]}"]
     report = {**aggregate_seeds(list(per_seed.values()), keys), "per_seed": per_seed,
               "n_scored": first["n_scored"], "n_flagged": first["n_flagged"],
-              "flags": dict(flags), "n_unreadable": n_unreadable,
+              "flags": dict(Counter(f for f in tables[0][FLAG_COLUMN] if f)), "n_unreadable": len(skipped),
               "confusion_matrix": confusion_matrix(y_true, y_pred, classes).tolist()}
     return report, y_true, y_pred
