@@ -120,6 +120,21 @@ def per_type(ecal: pd.DataFrame, nsa: pd.DataFrame, morph: pd.DataFrame) -> dict
     return out
 
 
+# Quantities drawn together from one real galaxy of the type (population.joint_draw): the mock keeps
+# eCALIFA's correlations and tails, not only its per-type quantiles.
+JOINT_COLUMNS = {"g_r": "g-r", "age_lw_gyr": "age_lw_gyr", "ew_ha_re": "ew_ha_re", "log_nii_ha": "log_NII_Ha_Re",
+                 "log_oiii_hb": "log_OIII_Hb_Re", "sigma_kms": "sigma_kms", "av": "Av_ssp_Re"}
+
+
+def joint_rows(ecal: pd.DataFrame) -> dict:
+    """Per CALIFA type, the JOINT_COLUMNS of each of its eCALIFA galaxies (null where not measured)."""
+    rows = {}
+    for name in CALIFA_TYPES:
+        e = ecal[ecal["type"] == name].sort_values("ID")
+        rows[name] = [[sig(float(v)) for v in r] for r in e[list(JOINT_COLUMNS.values())].to_numpy(float)]
+    return {"columns": list(JOINT_COLUMNS), "rows": rows}
+
+
 def slope_per_re(r_re: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope of y against radius in units of Re, over 0.5-2 Re."""
     ok = np.isfinite(y) & (r_re >= 0.5) & (r_re <= 2.0)
@@ -262,10 +277,12 @@ def calibrate(shared_dir: Path) -> dict:
         "joined on CALIFA ID, type from eCALIFA else the DR3 morphology table. Bars (A/AB/B; -1, blank "
         "dropped) from califa/CALIFA_3_joint_classnum_new_update.csv, hubtyp = taxonomy.CALIFA_TYPES index. "
         f"Per type [p16, p50, p84] of finite values; types with n<{MIN_N} pooled with neighbours of the same "
-        "family (pooled_with). Kinematics: NGC4047 Pipe3D HDF5; sdss_jpeg: sdss_examples/*.jpg; header, "
-        "flux map and spectrum: califa_spectrum/.",
+        "family (pooled_with). joint: per type, each galaxy's g-r, age, EW(Ha), [NII]/Ha, [OIII]/Hb, sigma "
+        "and Av (sorted by ID), drawn together by the mock. Kinematics: NGC4047 Pipe3D HDF5; sdss_jpeg: "
+        "sdss_examples/*.jpg; header, flux map and spectrum: califa_spectrum/.",
         "type_mix": {t: sig(float(counts.get(t, 0) / counts.sum())) for t in CALIFA_TYPES},
         "per_type": per_type(ecal, nsa, morph),
+        "joint": joint_rows(ecal),
         "kinematics": kinematics(califa / "NGC4047_allpix.pipe3d.hdf5", ecal, nsa),
         "sdss_jpeg": sdss_jpeg(shared_dir / "sdss_examples"),
         "califa_header": header,

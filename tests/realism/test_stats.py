@@ -117,3 +117,23 @@ def test_radius_enclosing_a_uniform_disc():
 def test_rejects_a_grey_image():
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         image_stats(np.zeros((10, 10)))
+
+
+def test_asymmetry_and_clumpiness_of_knots_on_a_smooth_galaxy():
+    """CAS on a noiseless Gaussian galaxy (std 20 px) with and without compact knots (std 1 px) far from its centre.
+
+    A point-symmetric galaxy has A = 0. One knot of flux F_k (a fraction f of the total) at 25 px appears
+    once in I and once, opposite, in I_180 (2f), and it moves the centroid by δ = 25f px, so the rotated
+    Gaussian is offset by 2δ, which adds 2δ Σ|∂I/∂x| / ΣI = 2δ sqrt(2/π)/s; tolerance 15%. Clumpiness: the
+    knot adds at most its own flux f above the smoothed copy, and its smoothed halo (std 0.3 R50 ≈ 7 px)
+    cancels part of the Gaussian's own small positive residual there, so S rises by between f/4 and f.
+    """
+    s = 20.0
+    gal = _gaussian(100.0, s)
+    smooth = image_stats(_rgb(gal, np.random.default_rng(5), 10.0, 0.0, uint8=False))
+    assert smooth["asymmetry"] == pytest.approx(0.0, abs=1e-3)
+    knot = _gaussian(80.0, 1.0, y0=C, x0=C + 25.0)
+    f = 2 * math.pi * 80.0 / (2 * math.pi * 80.0 + 2 * math.pi * s**2 * 100.0)
+    lumpy = image_stats(_rgb(gal + knot, np.random.default_rng(5), 10.0, 0.0, uint8=False))
+    assert lumpy["asymmetry"] == pytest.approx(2 * f + 2 * 25.0 * f * math.sqrt(2 / math.pi) / s, rel=0.15)
+    assert f / 4 < lumpy["clumpiness"] - smooth["clumpiness"] <= f

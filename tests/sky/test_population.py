@@ -7,7 +7,15 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.cosmology import FlatLambdaCDM
 
-from specmorph.sky.population import arcsec_per_kpc, calibration, distance_modulus, draw_galaxy, label_of
+from specmorph.sky.population import (
+    _JOINT_JITTER,
+    arcsec_per_kpc,
+    calibration,
+    distance_modulus,
+    draw_galaxy,
+    joint_draw,
+    label_of,
+)
 from specmorph.sky.samples import califa_sample, galaxy10_sample, gz2_ra_window, gz2_sample
 from specmorph.taxonomy import CALIFA_TYPES, CLASS_INDEX, CLASSES
 
@@ -125,3 +133,27 @@ def test_same_seed_same_truths():
     b = califa_sample(np.random.default_rng(7), 20)
     assert a == b
     assert not math.isclose(a[0].ra, califa_sample(np.random.default_rng(8), 20)[0].ra)
+
+
+def test_joint_draw_takes_all_values_from_one_real_galaxy():
+    """Every drawn set lies within 5 jitter-sigmas of one and the same real eCALIFA row of the type, and
+    the draws keep the real rows' correlation of colour with EW(Hα) (two code paths, same numbers)."""
+    cal = calibration()
+    columns, rows = cal["joint"]["columns"], np.array(cal["joint"]["rows"]["Sb"], dtype=float)  # None -> nan
+    rng = np.random.default_rng(0)
+    draws = [joint_draw(rng, "Sb") for _ in range(2000)]
+    for d in draws[:200]:
+        close = np.ones(len(rows), bool)
+        for k, v in d.items():
+            std, log = _JOINT_JITTER[k]
+            real = rows[:, columns.index(k)]
+            with np.errstate(invalid="ignore", divide="ignore"):  # real rows that are missing or <= 0
+                dev = np.abs(np.log(v / real)) if log else np.abs(v - real)
+            close &= np.nan_to_num(dev, nan=np.inf) <= 5 * std + 1e-9
+        assert close.any()
+    pairs = np.array([(d["g_r"], math.log10(d["ew_ha_re"])) for d in draws if {"g_r", "ew_ha_re"} <= d.keys()
+                      and d["ew_ha_re"] > 0])
+    ok = np.isfinite(rows[:, columns.index("g_r")]) & (rows[:, columns.index("ew_ha_re")] > 0)
+    real = np.stack([rows[ok, columns.index("g_r")], np.log10(rows[ok, columns.index("ew_ha_re")])], 1)
+    assert np.corrcoef(real.T)[0, 1] < -0.3  # redder Sb galaxies form fewer stars
+    assert np.corrcoef(pairs.T)[0, 1] == pytest.approx(np.corrcoef(real.T)[0, 1], abs=0.1)

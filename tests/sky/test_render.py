@@ -14,6 +14,11 @@ from specmorph.sky.observe import (
     NMGY_PER_COUNT,
     SDSS_PIXSCALE,
     SKY_NMGY_PER_ARCSEC2,
+    SPIKE_FRACTION,
+    SPIKE_LENGTH,
+    SPIKE_MAG,
+    _noise_matrix,
+    add_spikes,
     encode_jpeg,
     observe_sdss,
     render_cutout,
@@ -158,3 +163,30 @@ def test_sky_noise_like_real_cutouts():
         render_cutout(t, 424, ps, rng=np.random.default_rng(i), neighbour_prob=0.0, bright_star_prob=0.0))))))
         for i, ps in enumerate((0.12, 0.2, 0.3))])
     assert real / 1.5 < mock < real * 1.5
+
+
+def test_spikes_hold_their_fraction_of_a_bright_stars_light():
+    """A 12th-mag star's cross holds SPIKE_FRACTION of its light, less the e^-5 cut at 5 e-folding lengths,
+    along the two vanes only; a star fainter than SPIKE_MAG gets none."""
+    pixscale, size = 0.4, 401
+    img = np.zeros((3, size, size))
+    flux = np.array([[0.5, 1.0, 1.4]]) * nanomaggies(12.0)  # (1, 3) nmgy
+    add_spikes(img, np.array([[200.0, 200.0]]), flux, pixscale, angle=0.0)
+    length = SPIKE_LENGTH * math.sqrt(10 ** (0.4 * 2.0)) / pixscale  # px at r = 12
+    assert 5 * length < 200  # the whole cross is inside the image
+    np.testing.assert_allclose(img.sum(axis=(1, 2)), SPIKE_FRACTION * flux[0] * (1 - math.exp(-5)), rtol=0.01)
+    assert img[1, 200, 230] > 100 * img[1, 230, 230]  # on a vane vs between the vanes
+    faint = np.zeros((3, 64, 64))
+    add_spikes(faint, np.array([[32.0, 32.0]]), np.array([[1.0, 1.0, 1.0]]) * nanomaggies(SPIKE_MAG + 1), 0.4, 0.3)
+    assert not faint.any()
+
+
+def test_noise_matrix_keeps_variance_and_correlates_like_its_kernel():
+    """Rows have unit sum of squares (white noise keeps unit variance); two output pixels l apart, i.e.
+    l/step coarse px, share the Gaussian overlap exp(-(l/step)² / (4 σ²)) of their weights."""
+    step, sigma = 4.0, 2.0
+    m = _noise_matrix(200, 60, step, sigma)
+    np.testing.assert_allclose((m * m).sum(axis=1), 1.0, rtol=1e-12)
+    corr = m @ m.T
+    for lag in (2, 4, 8, 16):
+        assert corr[100, 100 + lag] == pytest.approx(math.exp(-((lag / step) ** 2) / (4 * sigma**2)), abs=0.01)

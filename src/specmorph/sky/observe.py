@@ -23,23 +23,46 @@ SKY_MAG = (21.9, 20.9, 20.3)
 SKY_NMGY_PER_ARCSEC2 = tuple(round(nanomaggies(m), 3) for m in SKY_MAG)  # (1.738, 4.365, 7.586)
 SEEING_BAND = np.array([1.05, 1.0, 0.96])  # FWHM_b / FWHM_r: seeing ∝ λ^-0.2 at 4770, 6231, 7625 Å
 MOFFAT_BETA = 2.5  # SDSS PSF wings are close to a β ≈ 2.5 Moffat
-# Field counts at high Galactic latitude (per arcmin², r < 22.5): stars ~0.7 (Juric et al. 2008 at
-# |b| ~ 50°), faint galaxies ~4 (Yasuda et al. 2001 counts, dlogN/dm ≈ 0.45 at r ~ 20).
-STARS_PER_ARCMIN2 = 0.7
-GALAXIES_PER_ARCMIN2 = 4.0
-# Lupton et al. (2004) asinh colour mapping, calibrated on the Galaxy Zoo SDSS JPEGs in
-# shared/data/sdss_examples (sky grey level, sky noise, galaxy centre colours; tools/compare_real_mock.py).
-RGB_SCALES = (1.71, 1.24, 1.0)  # multipliers of g (-> blue), r (-> green), i (-> red): R/B ~ 1.7 for g-r = 0.77
-RGB_Q = 7.0  # asinh softening: typical galaxy centres (1-5 nmgy per native pixel) map to ~115-175 of 255
-RGB_STRETCH = 1.5  # 1/nmgy per native pixel: linear gain of the faint end, sets the sky noise (~3.5/255)
-RGB_OFFSET = 0.005  # nmgy per native pixel added to every band before the stretch: the dark grey sky
+# Field objects at high Galactic latitude, per arcmin²: stars with 14 < r < 22.5 (~0.7-0.8, Juric et al.
+# 2008 at |b| ~ 50°); faint galaxies with 17.5 < r < 23. The galaxies' rate is an effective one, set so
+# that the number of sources detected in a cutout (realism.stats `n_sources`, 5 sigma) matches its
+# distribution in ../shared/data/real_dev (median ~20): it stands in for the real counts' faint end,
+# clustering and the companions of the target, which the mock does not model one by one.
+STARS_PER_ARCMIN2 = 0.8
+GALAXIES_PER_ARCMIN2 = 35.0
+FAINT_RE = 0.5  # arcsec, median half-light radius of the faint galaxies at r = 20 (smaller when fainter)
+# Diffraction spikes of bright stars (`add_spikes`): r brighter than SPIKE_MAG, SPIKE_FRACTION of the light
+# in a cross of SPIKE_LENGTH arcsec e-folding arms (at r = 14) and SPIKE_WIDTH arcsec width, as seen on the
+# bright stars of ../shared/data/sdss_examples and real_dev (spikes reach ~10-20" from a 13-14 mag star).
+# The cross follows the scan direction of the frame, at any angle to north in the north-up cutouts.
+SPIKE_MAG = 16.0
+SPIKE_FRACTION = 0.01
+SPIKE_LENGTH = 4.0  # arcsec
+SPIKE_WIDTH = 0.4  # arcsec
+# Lupton et al. (2004) asinh colour mapping. First calibrated on the Galaxy Zoo JPEGs in
+# shared/data/sdss_examples (tools/compare_real_mock.py), then on the distributions of sky level, sky
+# noise and colour per coarse class in ../shared/data/real_dev (realism.stats; the realism stage).
+RGB_SCALES = (1.88, 1.24, 1.0)  # multipliers of g (-> blue), r (-> green), i (-> red)
+RGB_Q = 6.0  # asinh softening: sets the galaxies' central grey levels (real dev medians ~140-160 of 255)
+RGB_STRETCH = 0.9  # 1/nmgy per native pixel: linear gain of the faint end, sets the sky noise (~2.9/255)
+RGB_OFFSET = 0.0025  # nmgy per native pixel added to every band before the stretch: the dark grey sky
 # Real cutouts show grey-brown sky noise, not independent colour speckle: below a few sky sigmas the
 # colour fades to this sky tint (R, G, B relative to the intensity; real sky median is (4, 4, 2)/255).
 SKY_TINT = (1.2, 1.2, 0.6)
 GREY_BELOW = 0.06  # intensity (scaled nmgy per native pixel) where colour is half faded to the tint
-# Colour saturation about the intensity: real cutouts spread wider in colour than a plain Lupton mix
-# of these scales (red-sequence centres R/B ~ 1.7, star-forming ones B/R up to ~1.6).
-RGB_SATURATION = 1.3
+# Colour saturation about the intensity (1: the plain Lupton et al. mix, which the real colours match).
+RGB_SATURATION = 1.0
+# Field-to-field scatter of real cutouts (natural-log std of the factor unless stated), calibrated on the
+# distributions of sky level, sky noise and colour of ../shared/data/real_dev (realism.stats): the sky
+# brightness varies with moon, airmass and season, the JPEGs' grey sky offset and colour balance with
+# the frame's sky subtraction and calibration.
+SKY_MAG_SCATTER = 0.4  # mag, the same in g, r, i
+OFFSET_SCATTER = 0.5  # RGB_OFFSET
+STRETCH_SCATTER = 0.1  # RGB_STRETCH
+COLOUR_SCATTER = 0.12  # each of RGB_SCALES, independently
+# Correlation of the sky noise, Gaussian std in native pixels (`_unit_noise`): set so that the noise's
+# autocorrelation at lags of 1-4 px matches the real dev cutouts' border strips (~0.95, 0.85, 0.6).
+NOISE_SMOOTH = 0.5
 JPEG_QUALITY = 75  # the real SDSS/Galaxy Zoo JPEGs use the standard tables at 50% (quality 75), 4:2:0
 
 
@@ -72,19 +95,24 @@ def _power_law_mags(rng: np.random.Generator, n: int, lo: float, hi: float, slop
 
 
 def add_field(img: np.ndarray, pixscale: float, rng: np.random.Generator, n_stars_per_arcmin2: float,
-              n_galaxies_per_arcmin2: float, neighbour_prob: float) -> None:
-    """Adds field stars (points), faint galaxies and sometimes a neighbour (Sérsic stamps), before the PSF."""
+              n_galaxies_per_arcmin2: float, neighbour_prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """Adds field stars (points), faint galaxies and sometimes a neighbour (Sérsic stamps), before the PSF.
+
+    Returns:
+        The stars' positions (K, 2: column, row) px and g, r, i fluxes (K, 3) nmgy (for their spikes).
+    """
     _, h, w = img.shape
     area = h * w * (pixscale / 60) ** 2  # arcmin²
     n = rng.poisson(n_stars_per_arcmin2 * area)
     mags = _power_law_mags(rng, n, 14.0, 22.5, 0.15)
     xy = rng.uniform(0, 1, (n, 2)) * [w - 1, h - 1]
-    deposit(img, xy, nanomaggies(1.0) * 10 ** (-0.4 * mags)[:, None] * _star_ratios(_stellar_colour(rng, n)))
+    star_flux = nanomaggies(1.0) * 10 ** (-0.4 * mags)[:, None] * _star_ratios(_stellar_colour(rng, n))
+    deposit(img, xy, star_flux)
     n_gal = rng.poisson(n_galaxies_per_arcmin2 * area)
     gal_mags = _power_law_mags(rng, n_gal, 17.5, 23.0, 0.4)
     far = rng.uniform(size=n_gal) < 0.5  # distant red early types (g-r ~ 1.2 at z ~ 0.3) or blue discs
     gal_gr = np.where(far, rng.normal(1.2, 0.2, n_gal), rng.normal(0.55, 0.15, n_gal))
-    gal_re = np.clip(rng.lognormal(math.log(0.8), 0.35, n_gal) * 10 ** (-0.12 * (gal_mags - 20)), 0.2, 4.0)
+    gal_re = np.clip(rng.lognormal(math.log(FAINT_RE), 0.35, n_gal) * 10 ** (-0.12 * (gal_mags - 20)), 0.2, 4.0)
     for i in range(n_gal):
         _add_sersic(img, rng.uniform(0, w - 1), rng.uniform(0, h - 1), nanomaggies(gal_mags[i]),
                     band_ratios(gal_gr[i]), gal_re[i], 4.0 if far[i] else 1.0, rng.uniform(0.3, 1.0),
@@ -95,6 +123,7 @@ def add_field(img: np.ndarray, pixscale: float, rng: np.random.Generator, n_star
         _add_sersic(img, (w - 1) / 2 + rad * math.cos(ang), (h - 1) / 2 + rad * math.sin(ang), nanomaggies(mag),
                     band_ratios(rng.uniform(0.4, 0.9)), 1.5 * 10 ** (-0.2 * (mag - 17)) * rng.lognormal(0, 0.3),
                     float(rng.choice([1.0, 4.0])), rng.uniform(0.3, 1.0), rng.uniform(0, math.pi), pixscale)
+    return xy, star_flux
 
 
 def _add_sersic(img: np.ndarray, col: float, row: float, flux: float, ratios: np.ndarray, re: float, n: float,
@@ -113,10 +142,15 @@ def _add_sersic(img: np.ndarray, col: float, row: float, flux: float, ratios: np
     img[:, lo_r:hi_r, lo_c:hi_c] += ratios[:, None, None] * stamp[None]
 
 
-def _add_bright_star(img: np.ndarray, rng: np.random.Generator, pixscale: float, fwhm: np.ndarray) -> None:
+def _add_bright_star(img: np.ndarray, rng: np.random.Generator, pixscale: float, fwhm: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """A saturated 9-13 mag star at or beyond the field's edge: Moffat core, r^-2.5 aureole, E-W bleed trail.
 
-    Added after the PSF (it is its own PSF), per band with FWHM `fwhm` (3,) arcsec.
+    Added after the PSF (it is its own PSF), per band with FWHM `fwhm` (3,) arcsec; its spikes are left
+    to `add_spikes`.
+
+    Returns:
+        Its position (2,: column, row) px and g, r, i flux (3,) nmgy.
     """
     _, h, w = img.shape
     t, out = rng.uniform(0, 1), rng.uniform(-0.05, 0.1) * min(h, w)  # out: px beyond the edge
@@ -131,27 +165,66 @@ def _add_bright_star(img: np.ndarray, rng: np.random.Generator, pixscale: float,
         alpha = fwhm[b] / (2 * math.sqrt(2 ** (1 / MOFFAT_BETA) - 1))  # arcsec
         core = (MOFFAT_BETA - 1) / (math.pi * alpha**2) * (1 + r2 / alpha**2) ** -MOFFAT_BETA
         img[b] += flux[b] * pixscale**2 * (0.98 * core + aureole + trail)
+    return np.array([col, row], np.float64), flux
 
 
-def _resample_matrix(n_out: int, n_in: int, step: float) -> np.ndarray:
-    """(n_out, n_in) linear-interpolation matrix from a coarse grid of spacing `step` output px, centred."""
-    pos = (np.arange(n_out) - (n_out - 1) / 2) / step + (n_in - 1) / 2
-    i0 = np.clip(np.floor(pos).astype(int), 0, n_in - 2)
-    f = np.clip(pos - i0, 0, 1)
-    m = np.zeros((n_out, n_in), np.float64)
-    m[np.arange(n_out), i0] = 1 - f
-    m[np.arange(n_out), i0 + 1] = f
-    return m
+def add_spikes(img: np.ndarray, xy: np.ndarray, flux: np.ndarray, pixscale: float, angle: float) -> None:
+    """Adds the diffraction spikes of the stars brighter than SPIKE_MAG (r), after the PSF.
+
+    The secondary mirror's four-vane spider makes a cross of SPIKE_FRACTION of the star's light, along
+    the frame's rows and columns (`angle` rad from the cutout's axes): each arm falls off exponentially,
+    with a length growing as the square root of the flux (SPIKE_LENGTH arcsec at r = 14), and has a
+    Gaussian width SPIKE_WIDTH arcsec.
+
+    Args:
+        img: (3, H, W) flux per pixel, nmgy, modified in place.
+        xy: (K, 2) star positions, column and row, px.
+        flux: (K, 3) g, r, i fluxes, nmgy.
+        pixscale: arcsec/px.
+        angle: rad, rotation of the cross.
+    """
+    _, h, w = img.shape
+    bright = flux[:, 1] > nanomaggies(SPIKE_MAG)
+    ca, sa = math.cos(angle), math.sin(angle)
+    for (col, row), f in zip(xy[bright], flux[bright], strict=True):
+        length = SPIKE_LENGTH * math.sqrt(f[1] / nanomaggies(14.0)) / pixscale  # px, e-folding length
+        half = int(min(5 * length, max(h, w)))
+        lo_c, hi_c = max(int(col) - half, 0), min(int(col) + half + 1, w)
+        lo_r, hi_r = max(int(row) - half, 0), min(int(row) + half + 1, h)
+        if hi_c <= lo_c or hi_r <= lo_r:
+            continue
+        dx, dy = np.arange(lo_c, hi_c)[None, :] - col, np.arange(lo_r, hi_r)[:, None] - row
+        u, v = dx * ca + dy * sa, -dx * sa + dy * ca  # px, along the two vanes
+        wid = SPIKE_WIDTH / pixscale
+        cross = (np.exp(-np.abs(u) / length - 0.5 * (v / wid) ** 2)
+                 + np.exp(-np.abs(v) / length - 0.5 * (u / wid) ** 2))
+        norm = 4 * length * wid * math.sqrt(2 * math.pi)  # sum of the cross over the plane
+        img[:, lo_r:hi_r, lo_c:hi_c] += (SPIKE_FRACTION * f / norm)[:, None, None] * cross[None]
+
+
+def _noise_matrix(n_out: int, n_in: int, step: float, sigma: float) -> np.ndarray:
+    """(n_out, n_in) weights from a coarse grid of spacing `step` output px, centred, to the output pixels.
+
+    Each output pixel is a Gaussian-weighted (std `sigma` coarse px) sum of the coarse values, the
+    weights of a row normalised to unit sum of squares: the noise per pixel keeps a native pixel's
+    variance, and only its correlation changes.
+    """
+    pos = (np.arange(n_out) - (n_out - 1) / 2) / step + (n_in - 1) / 2  # (n_out,) in coarse px
+    m = np.exp(-0.5 * ((pos[:, None] - np.arange(n_in)[None, :]) / sigma) ** 2)
+    return m / np.sqrt((m * m).sum(axis=1, keepdims=True))
 
 
 def _unit_noise(rng: np.random.Generator, h: int, w: int, pixscale: float) -> np.ndarray:
-    """(3, h, w) N(0, 1) noise of native SDSS pixels, linearly resampled when the image is oversampled."""
+    """(3, h, w) N(0, 1) noise of native SDSS pixels, resampled smoothly (`_noise_matrix`) to the image's scale.
+
+    The real cutouts' sky noise is correlated over NOISE_SMOOTH native pixels: the archive's resampling
+    of the frames to the cutout scale and the JPEG compression smooth it.
+    """
     step = SDSS_PIXSCALE / pixscale  # output px per native px
-    if step <= 1.0:
-        return rng.standard_normal((3, h, w), dtype=np.float32).astype(np.float64)
-    nh, nw = math.ceil(h / step) + 2, math.ceil(w / step) + 2
+    pad = math.ceil(3 * NOISE_SMOOTH) + 1
+    nh, nw = math.ceil(h / step) + 2 * pad, math.ceil(w / step) + 2 * pad
     coarse = rng.standard_normal((3, nh, nw), dtype=np.float32).astype(np.float64)
-    my, mx = _resample_matrix(h, nh, step), _resample_matrix(w, nw, step)
+    my, mx = _noise_matrix(h, nh, step, NOISE_SMOOTH), _noise_matrix(w, nw, step, NOISE_SMOOTH)
     return np.einsum("ij,bjk,lk->bil", my, coarse, mx, optimize=True)
 
 
@@ -176,7 +249,7 @@ def observe_sdss(model_gri: np.ndarray, pixscale: float, rng: np.random.Generato
         (3, H, W) float64 sky-subtracted flux per pixel, nmgy.
     """
     img = model_gri.astype(np.float64, copy=True)
-    add_field(img, pixscale, rng, n_stars_per_arcmin2, n_galaxies_per_arcmin2, neighbour_prob)
+    star_xy, star_flux = add_field(img, pixscale, rng, n_stars_per_arcmin2, n_galaxies_per_arcmin2, neighbour_prob)
     _, h, w = img.shape
     area = (pixscale / SDSS_PIXSCALE) ** 2  # output pixel / native pixel
     noise = _unit_noise(rng, h, w, pixscale)
@@ -184,8 +257,11 @@ def observe_sdss(model_gri: np.ndarray, pixscale: float, rng: np.random.Generato
     fwhm = seeing_fwhm * SEEING_BAND  # (3,) arcsec
     for b in range(3):
         out[b] = fftconvolve(img[b], moffat_kernel(fwhm[b], pixscale), mode="same")
+    spike_angle = rng.uniform(0, math.pi / 2)
     if rng.uniform() < bright_star_prob:
-        _add_bright_star(out, rng, pixscale, fwhm)
+        col_row, flux = _add_bright_star(out, rng, pixscale, fwhm)
+        star_xy, star_flux = np.vstack([star_xy, col_row[None]]), np.vstack([star_flux, flux[None]])
+    add_spikes(out, star_xy, star_flux, pixscale, spike_angle)
     for b in range(3):
         sky = sky_nmgy_per_arcsec2[b] * SDSS_PIXSCALE**2  # nmgy per native pixel
         var = (sky + np.maximum(out[b], 0) / area) * (NMGY_PER_COUNT[b] / GAIN[b])  # nmgy² per native pixel
@@ -243,7 +319,13 @@ def render_cutout(truth: GalaxyTruth, size: int = 424, pixscale: float = SDSS_PI
     """
     model = render_model_gri(truth, size, pixscale, rng)
     seeing = seeing_fwhm * math.exp(rng.normal(0, seeing_scatter))
-    return sdss_rgb(observe_sdss(model, pixscale, rng, seeing, **observe_kwargs), pixscale)
+    sky_factor = 10 ** (-0.4 * rng.normal(0, SKY_MAG_SCATTER))
+    offset = RGB_OFFSET * math.exp(rng.normal(0, OFFSET_SCATTER))
+    stretch = RGB_STRETCH * math.exp(rng.normal(0, STRETCH_SCATTER))
+    scales = tuple(float(s) for s in np.asarray(RGB_SCALES) * np.exp(rng.normal(0, COLOUR_SCATTER, 3)))
+    observe_kwargs.setdefault("sky_nmgy_per_arcsec2", tuple(sky_factor * s for s in SKY_NMGY_PER_ARCSEC2))
+    gri = observe_sdss(model, pixscale, rng, seeing, **observe_kwargs)
+    return sdss_rgb(gri, pixscale, scales=scales, stretch=stretch, offset=offset)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -33,7 +33,18 @@ _TYPES_OF_LABEL = {
     "unbarred_loose_spiral": {"Sc": 3, "Scd": 3, "Sd": 2, "Sdm": 2, "I": 1},
 }
 _EDGE_ON_DEG = 80.0  # inclination above which a disc is seen edge-on
-_DISC_Q0 = 0.12  # intrinsic thickness of discs (Hubble's q0)
+# mag of g-r per dex of 1/cos(i): edge-on discs ~0.15 mag redder than face-on ones (cf. Maller et al.
+# 2009; the real dev set's edge-on galaxies are ~0.13 mag redder in the JPEGs than its face-on spirals).
+_INCLINATION_REDDENING = 0.25
+# Ranges of the quantities drawn together from one real galaxy (`joint_draw`): a value outside (a
+# failed fit, e.g. σ of 10 km/s) or missing is drawn alone from the type's quantiles instead.
+_JOINT_RANGES = {"g_r": (0.1, 1.1), "age_lw_gyr": (0.3, 13.0), "ew_ha_re": (0.0, 300.0), "log_nii_ha": (-1.5, 0.6),
+                 "log_oiii_hb": (-1.5, 1.2), "sigma_kms": (30.0, 350.0), "av": (0.0, 2.5)}
+# Scatter added to a drawn galaxy's values, about the real measurements' errors, so that no two mock
+# galaxies share a value (several hundred real galaxies seed thousands of mock ones): (std, in log).
+_JOINT_JITTER = {"g_r": (0.02, False), "age_lw_gyr": (0.1, True), "ew_ha_re": (0.1, True), "log_nii_ha": (0.05, False),
+                 "log_oiii_hb": (0.05, False), "sigma_kms": (0.1, True), "av": (0.05, False)}
+_DISC_Q0 = 0.2  # intrinsic thickness of discs (Hubble's q0; SDSS discs: ~0.2, Padilla & Strauss 2008)
 _MU50_LIMIT = 23.0  # mag/arcsec², mean r-band surface brightness within r50
 _CALIFA_MAG_LIMIT = 16.0  # r mag: faintest CALIFA-like galaxy
 _CALIFA_RE_RANGE = (7.0, 25.0)  # arcsec, effective radii of the diameter-selected CALIFA sample
@@ -44,6 +55,38 @@ def calibration() -> dict:
     """Returns the committed calibration summary (`sky/calibration.json`) of the real sample."""
     text = resources.files("specmorph.sky").joinpath("calibration.json").read_text()
     return json.loads(text)
+
+
+@cache
+def _joint_pool(hubtyp: str) -> tuple[tuple[str, ...], tuple[tuple, ...]]:
+    """Column names and the real galaxies' rows for a type, over its pool (`pooled_with`) when it is rare."""
+    cal = calibration()
+    pool = cal["per_type"][hubtyp]["pooled_with"] or [hubtyp]
+    rows = tuple(tuple(r) for name in pool for r in cal["joint"]["rows"][name])
+    return tuple(cal["joint"]["columns"]), rows
+
+
+def joint_draw(rng: np.random.Generator, hubtyp: str) -> dict[str, float]:
+    """Colour and spectral quantities of one real eCALIFA galaxy of the type, drawn at random.
+
+    Drawing them together keeps the real sample's correlations (a bluer galaxy has a higher EW(Hα)
+    and a younger age) and its tails; drawn one by one from per-type quantiles, the mock's spectra
+    separated the types more cleanly than the real ones. Each value gets the scatter _JOINT_JITTER;
+    values missing or outside _JOINT_RANGES are left out (the caller draws them alone).
+
+    Returns:
+        {column: value} for the usable columns of the drawn galaxy (`calibration.json` "joint").
+    """
+    columns, rows = _joint_pool(hubtyp)
+    row = rows[int(rng.integers(len(rows)))]
+    noise = rng.standard_normal(len(columns))
+    out = {}
+    for c, v, z in zip(columns, row, noise, strict=True):
+        if v is None or not _JOINT_RANGES[c][0] <= v <= _JOINT_RANGES[c][1]:
+            continue
+        std, log = _JOINT_JITTER[c]
+        out[c] = float(np.clip(v * math.exp(std * z) if log else v + std * z, *_JOINT_RANGES[c]))
+    return out
 
 
 def split_normal(rng: np.random.Generator, q: list[float], lo: float = -np.inf,
@@ -146,7 +189,8 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
     re = re_kpc * arcsec_per_kpc(redshift)  # arcsec
     if not field:
         re = float(np.clip(re, *_CALIFA_RE_RANGE))  # isophotal diameters 45-80" (Walcher et al. 2014)
-    g_r = split_normal(rng, t["g_r"], 0.1, 1.1)
+    joint = joint_draw(rng, hubtyp)
+    g_r = joint.get("g_r", split_normal(rng, t["g_r"], 0.1, 1.1))
     pa = float(rng.uniform(0, 180))
 
     barred = False
@@ -211,21 +255,21 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         disc_gr = bulge_gr
     else:
         disc_gr = float(np.clip((g_r - bulge_frac * bulge_gr) / max(1 - bulge_frac, 1e-3), 0.15, 0.75))
-    age = split_normal(rng, t["age_lw_gyr"], 0.3, 13.0)
-    ew_ha = split_normal(rng, t["ew_ha_re"], 0.0, 300.0)
-    av = split_normal(rng, t["av"], 0.0, 2.5)
+        # Inclined discs are redder (dust along a longer path): E(g-r) grows with log(1/cos i).
+        disc_gr += _INCLINATION_REDDENING * math.log10(1 / max(math.cos(math.radians(inclination)), 0.1))
+    age = joint.get("age_lw_gyr", split_normal(rng, t["age_lw_gyr"], 0.3, 13.0))
+    ew_ha = joint.get("ew_ha_re", split_normal(rng, t["ew_ha_re"], 0.0, 300.0))
+    av = joint.get("av", split_normal(rng, t["av"], 0.0, 2.5))
     dust_lane = 0.0
     if inclination >= _EDGE_ON_DEG:
         av = min(3.0, av * 2.5 + 0.3)
         dust_lane = float(np.clip(rng.normal(0.75 - 0.4 * late, 0.1), 0.05, 0.95))
     log_mass = split_normal(rng, t["log_mass"], 8.0, 12.0)
-    sigma = split_normal(rng, t["sigma_kms"], 30.0, 350.0)
+    sigma = joint.get("sigma_kms", split_normal(rng, t["sigma_kms"], 30.0, 350.0))
     v_rot = 0.0 if elliptical else 10 ** (2.25 + 0.27 * (log_mass - 10.0)) * rng.normal(1, 0.08)
     if not elliptical and CALIFA_TYPES.index(hubtyp) > CALIFA_TYPES.index("Sbc"):
         # eCALIFA's central σ of late types is below the V500 resolution and unreliable: scale with v_rot.
         sigma = float(np.clip(0.35 * v_rot + rng.normal(0, 10), 25.0, 100.0))
-    if hubtyp in ("S0", "S0a"):
-        ew_ha *= 0.3
     return GalaxyTruth(
         id_str=id_str, ra=ra, dec=dec, redshift=round(redshift, 6), label=label,
         galaxy10=GALAXY10_CLASSES.index(CLASSES[label]) if galaxy10 is None else galaxy10,
@@ -236,8 +280,8 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         n_arms=n_arms, pitch=pitch, arm_strength=arm_strength, dust_lane=dust_lane,
         bulge_gr=bulge_gr, disc_gr=disc_gr, age_bulge=max(age * 1.3, 6.0) if not elliptical else age,
         age_disc=age * 0.6 if not elliptical else age, ew_ha=ew_ha,
-        log_nii_ha=split_normal(rng, t["log_nii_ha"], -1.5, 0.6),
-        log_oiii_hb=split_normal(rng, t["log_oiii_hb"], -1.5, 1.2), av=av,
+        log_nii_ha=joint.get("log_nii_ha", split_normal(rng, t["log_nii_ha"], -1.5, 0.6)),
+        log_oiii_hb=joint.get("log_oiii_hb", split_normal(rng, t["log_oiii_hb"], -1.5, 1.2)), av=av,
         v_rot=float(v_rot), sigma=sigma,
     )
 
