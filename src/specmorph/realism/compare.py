@@ -102,13 +102,15 @@ def _median(values: np.ndarray) -> float | None:
     return float(np.median(values)) if len(values) else None
 
 
-def compare(mock: pd.DataFrame, real: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
+def compare(mock: pd.DataFrame, real: pd.DataFrame, classes: Sequence[str],
+            names: Sequence[str] = STAT_NAMES) -> dict[str, Any]:
     """Two-sample KS statistic and medians, mock vs real, of every statistic in every class.
 
     Args:
-        mock: STAT_NAMES columns and `coarse` (class of each row).
+        mock: `names` columns and `coarse` (class of each row).
         real: the same for the real images.
         classes: the coarse classes compared.
+        names: the statistics compared (default: the image statistics).
 
     Returns:
         {class: {"n_mock", "n_real", stat: {"ks", "p_value", "median_mock", "median_real", "n_mock",
@@ -120,7 +122,7 @@ def compare(mock: pd.DataFrame, real: pd.DataFrame, classes: Sequence[str]) -> d
     for c in classes:
         m, r = mock[mock["coarse"] == c], real[real["coarse"] == c]
         entry: dict[str, Any] = {"n_mock": len(m), "n_real": len(r)}
-        for name in STAT_NAMES:
+        for name in names:
             a, b = m[name].dropna().to_numpy(), r[name].dropna().to_numpy()
             ks = ks_2samp(a, b) if min(len(a), len(b)) >= 2 else None
             entry[name] = {"ks": None if ks is None else float(ks.statistic),
@@ -142,21 +144,22 @@ def _bins(values: np.ndarray) -> np.ndarray:
 
 
 def write_histograms(panels: Mapping[str, tuple[pd.DataFrame, pd.DataFrame, Sequence[str]]],
-                     out_dir: str | os.PathLike) -> list[Path]:
+                     out_dir: str | os.PathLike, names: Sequence[str] = STAT_NAMES) -> list[Path]:
     """One PNG per statistic, `<out_dir>/<stat>.png`: a row of panels per set, one panel per class, mock vs real.
 
     Args:
         panels: {set name: (mock, real, classes)} as for `compare`.
         out_dir: destination folder (created).
+        names: the statistics drawn (default: the image statistics).
 
     Returns:
-        The PNG paths, in STAT_NAMES order.
+        The PNG paths, in `names` order.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n_cols = max(len(classes) for _, _, classes in panels.values())
     written = []
-    for name in STAT_NAMES:
+    for name in names:
         fig = Figure(figsize=(PANEL_INCHES * n_cols, PANEL_INCHES * len(panels) + 0.4), dpi=100)
         axes = fig.subplots(len(panels), n_cols, squeeze=False)
         for row, (set_name, (mock, real, classes)) in enumerate(panels.items()):

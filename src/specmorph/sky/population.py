@@ -270,6 +270,11 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
     if not elliptical and CALIFA_TYPES.index(hubtyp) > CALIFA_TYPES.index("Sbc"):
         # eCALIFA's central σ of late types is below the V500 resolution and unreliable: scale with v_rot.
         sigma = float(np.clip(0.35 * v_rot + rng.normal(0, 10), 25.0, 100.0))
+    # The bulge is old; the disc's age is set so that the two, weighted in log by the bulge's share of the
+    # light, give the galaxy's light-weighted age (what Pipe3D measures within Re).
+    age_bulge = age if elliptical else max(age * 1.3, 6.0)
+    age_disc = age if elliptical else float(np.clip(
+        10 ** ((math.log10(age) - bulge_frac * math.log10(age_bulge)) / max(1 - bulge_frac, 0.05)), 0.1, age))
     return GalaxyTruth(
         id_str=id_str, ra=ra, dec=dec, redshift=round(redshift, 6), label=label,
         galaxy10=GALAXY10_CLASSES.index(CLASSES[label]) if galaxy10 is None else galaxy10,
@@ -278,8 +283,7 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         bar_strength=float(rng.uniform(0.12, 0.3)) if barred else 0.0,
         bar_length=float(rng.uniform(0.6, 1.2) * disc_h * (1.4 - 0.6 * late)) if barred else 0.0,
         n_arms=n_arms, pitch=pitch, arm_strength=arm_strength, dust_lane=dust_lane,
-        bulge_gr=bulge_gr, disc_gr=disc_gr, age_bulge=max(age * 1.3, 6.0) if not elliptical else age,
-        age_disc=age * 0.6 if not elliptical else age, ew_ha=ew_ha,
+        bulge_gr=bulge_gr, disc_gr=disc_gr, age_bulge=age_bulge, age_disc=age_disc, ew_ha=ew_ha,
         log_nii_ha=joint.get("log_nii_ha", split_normal(rng, t["log_nii_ha"], -1.5, 0.6)),
         log_oiii_hb=joint.get("log_oiii_hb", split_normal(rng, t["log_oiii_hb"], -1.5, 1.2)), av=av,
         v_rot=float(v_rot), sigma=sigma,

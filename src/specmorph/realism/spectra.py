@@ -1,0 +1,136 @@
+"""Spectral quantities of the mock CALIFA galaxies against the real eCALIFA table: distributions, separability.
+
+The mock builds each galaxy's cube from a few quantities (Hα equivalent width, [NII]/Hα, the ages of
+its bulge and disc populations, the stellar velocity dispersion); the real eCALIFA table lists the same
+quantities as Pipe3D measured them. Both are grouped by Hubble type (E, S0, S) and compared as
+distributions (KS) and by how well a random forest on them separates the groups: if the mock's
+spectra separated E from S0 from S more cleanly than real ones, every "spectra help" figure of the
+pipeline would overstate what real cubes can add.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from astropy.table import Table
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from specmorph.errors import InputError
+from specmorph.evaluation.metrics import classification_metrics
+from specmorph.realism.compare import compare
+from specmorph.taxonomy import CALIFA_TYPES
+
+GROUPS = ("E", "S0", "S")  # E0-E7; S0; S0a-Sdm (Irr and BCD left out)
+QUANTITIES = ("log_ew_ha", "log_nii_ha", "log_age_lw", "sigma_kms")
+TASKS = {"E/S": ("E", "S"), "E/S0/S": ("E", "S0", "S")}
+EW_FLOOR = 0.1  # Å: EW(Hα) below (retired galaxies, absorption) is set to it before the log
+FOLDS = 5
+N_TREES = 200
+# eCALIFA columns read (Pipe3D within Re, and the central stellar dispersion; Sánchez et al. 2016, 2022).
+ECALIFA_COLUMNS = ("Name", "type", "g-r", "EW_Ha_Re", "log_NII_Ha_Re", "Age_LW_Re_fit", "vel_disp_ssp_cen")
+
+
+def read_ecalifa(path: str | Path) -> pd.DataFrame:
+    """Reads the eCALIFA global table (ECSV) with its sign conventions and sentinels made explicit.
+
+    Rows of unknown type ('U') are dropped. Added columns: `ew_ha_re` (Å, emission positive; Pipe3D
+    writes it negative), `age_lw_gyr` (from dex yr), `sigma_kms` (NaN where the fit failed: 0).
+
+    Raises:
+        InputError: not a readable ECSV table, or a column of ECALIFA_COLUMNS missing (named).
+    """
+    path = Path(path)
+    try:
+        table = Table.read(path, format="ascii.ecsv")
+    except Exception as err:  # astropy raises many types on a malformed ECSV
+        raise InputError(f"{path}: not a readable eCALIFA ECSV table ({type(err).__name__}: {err})") from err
+    missing = [c for c in ECALIFA_COLUMNS if c not in table.colnames]
+    if missing:
+        raise InputError(f"{path}: column(s) {', '.join(missing)} missing in the eCALIFA table")
+    t = table.to_pandas()
+    t = t[t["type"].isin(CALIFA_TYPES)].copy()
+    t["ew_ha_re"] = -t["EW_Ha_Re"]
+    t["age_lw_gyr"] = 10 ** (t["Age_LW_Re_fit"] - 9.0)
+    t["sigma_kms"] = t["vel_disp_ssp_cen"].where(t["vel_disp_ssp_cen"] > 0)
+    return t
+
+
+def group_of(hubtyp: pd.Series) -> np.ndarray:
+    """(N,) GROUPS name of each CALIFA type, "" for Irr / BCD / unknown."""
+    index = {t: i for i, t in enumerate(CALIFA_TYPES)}
+    s0, sdm = index["S0"], index["Sdm"]
+    codes = hubtyp.map(index).fillna(-1).to_numpy(int)
+    return np.select([(codes >= 0) & (codes < s0), codes == s0, (codes > s0) & (codes <= sdm)], list(GROUPS), "")
+
+
+def _table(group: np.ndarray, ew: np.ndarray, nii: np.ndarray, age_gyr: np.ndarray, sigma: np.ndarray
+           ) -> pd.DataFrame:
+    out = pd.DataFrame({"coarse": group, "log_ew_ha": np.log10(np.maximum(ew, EW_FLOOR)), "log_nii_ha": nii,
+                        "log_age_lw": np.log10(age_gyr), "sigma_kms": sigma})
+    return out[out["coarse"] != ""].reset_index(drop=True)
+
+
+def real_quantities(ecalifa: pd.DataFrame) -> pd.DataFrame:
+    """QUANTITIES and `coarse` (group) of the real galaxies (`read_ecalifa`); NaN where Pipe3D has none."""
+    return _table(group_of(ecalifa["type"]), ecalifa["ew_ha_re"].to_numpy(float),
+                  ecalifa["log_NII_Ha_Re"].to_numpy(float), ecalifa["age_lw_gyr"].to_numpy(float),
+                  ecalifa["sigma_kms"].to_numpy(float))
+
+
+def mock_quantities(truth: pd.DataFrame) -> pd.DataFrame:
+    """QUANTITIES and `coarse` of the mock galaxies, from the truth table the cubes were built from.
+
+    The light-weighted age is the bulge's and the disc's ages averaged in log with the r-band bulge
+    fraction as weight (the cube mixes the two populations by light); the other quantities are the
+    ones the cube's lines and broadening were made with.
+    """
+    bt = truth["bulge_frac"].to_numpy(float)
+    log_age = bt * np.log10(truth["age_bulge"].to_numpy(float)) + (1 - bt) * np.log10(
+        truth["age_disc"].to_numpy(float))
+    return _table(group_of(truth["hubtyp"]), truth["ew_ha"].to_numpy(float), truth["log_nii_ha"].to_numpy(float),
+                  10**log_age, truth["sigma"].to_numpy(float))
+
+
+def separability(df: pd.DataFrame, groups: Sequence[str], seeds: Sequence[int]) -> dict[str, Any]:
+    """Balanced accuracy of a random forest telling `groups` apart from QUANTITIES, cross-validated.
+
+    Rows with a missing quantity are dropped. Per seed: FOLDS stratified shuffled folds, N_TREES trees
+    with balanced class weights, out-of-fold predictions scored together.
+
+    Returns:
+        {"mean", "std" (ddof=1), "per_seed", "n", "counts": {group: rows}}; mean None when a group has
+        fewer than FOLDS rows.
+    """
+    d = df[df["coarse"].isin(groups)].dropna(subset=list(QUANTITIES))
+    counts = {g: int((d["coarse"] == g).sum()) for g in groups}
+    if min(counts.values()) < FOLDS:
+        return {"mean": None, "std": None, "per_seed": [], "n": len(d), "counts": counts}
+    x, y = d[list(QUANTITIES)].to_numpy(float), d["coarse"].to_numpy(str)
+    scores = []
+    for seed in seeds:
+        rf = RandomForestClassifier(N_TREES, class_weight="balanced", random_state=seed, n_jobs=1)
+        pred = cross_val_predict(rf, x, y, cv=StratifiedKFold(FOLDS, shuffle=True, random_state=seed))
+        scores.append(classification_metrics(y, pred, list(groups))["macro_recall"])  # = balanced accuracy
+    std = float(np.std(scores, ddof=1)) if len(scores) > 1 else math.nan
+    return {"mean": float(np.mean(scores)), "std": std, "per_seed": scores, "n": len(d), "counts": counts}
+
+
+def spectral_report(mock: pd.DataFrame, real: pd.DataFrame, seeds: Sequence[int]) -> dict[str, Any]:
+    """Distributions (KS per group and quantity) and separability (per task) of mock against real.
+
+    Returns:
+        {"quantities": `compare` output over GROUPS and QUANTITIES, "separability": {task: {"mock",
+        "real", "difference" (mock - real mean)}}}.
+    """
+    sep: dict[str, Mapping[str, Any]] = {}
+    for task, groups in TASKS.items():
+        m, r = separability(mock, groups, seeds), separability(real, groups, seeds)
+        diff = m["mean"] - r["mean"] if m["mean"] is not None and r["mean"] is not None else None
+        sep[task] = {"mock": m, "real": r, "difference": diff}
+    return {"quantities": compare(mock, real, GROUPS, QUANTITIES), "separability": sep}
