@@ -1,4 +1,4 @@
-"""Stage `realism`: shipped checkpoints on real labelled image sets (coarse classes); mock-vs-real image statistics.
+"""Stage `realism`: shipped checkpoints on real labelled image sets; mock-vs-real image statistics and spectra.
 
 The real sets are params (`realism.real_sets`), not DVC deps: a clone without them still runs, and each
 absent set is reported as {"skipped": "no real set at <path>"}. After changing a set's files, re-run
@@ -24,12 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     guided = plan(str(params["model"]), str(params["train"]["rgb_inference"]))[-1].name
     families = {"rgb_only": BASELINE, **({"guided": guided} if guided != BASELINE else {})}
     mock, labels_from = mock_labels(args.images, args.truth_dir, p.mock_sources)
-    sets = realism_report(real_sets, mock, args.models_dir, families, seeds, p, int(params["seed"]), args.plot_dir,
-                          executor_params(params))
+    sets, spectra = realism_report(real_sets, mock, args.models_dir, families, seeds, p, int(params["seed"]),
+                                   args.plot_dir, executor_params(params), args.truth_dir)
     write_metrics({"seeds": seeds, "families": families, "notes": NOTES,
                    "schemes": {k: {c: list(names) for c, names in v.items()} for k, v in SCHEMES.items()},
                    "mock": {"sources": list(p.mock_sources), "labels": labels_from, "n_images": len(mock)},
-                   "max_images": p.max_images, "sets": sets}, args.metrics)
+                   "max_images": p.max_images, "sets": sets, "spectra": spectra}, args.metrics)
 
 
 if __name__ == "__main__":

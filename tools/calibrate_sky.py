@@ -18,13 +18,14 @@ import h5py
 import numpy as np
 import pandas as pd
 from astropy.io import fits
-from astropy.table import Table
 from PIL import Image
 
 try:
+    from specmorph.realism.spectra import read_ecalifa
     from specmorph.taxonomy import CALIFA_TYPES
 except ImportError:  # a clone without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from specmorph.realism.spectra import read_ecalifa
     from specmorph.taxonomy import CALIFA_TYPES
 
 MIN_N = 15  # types with fewer galaxies are pooled with neighbouring types
@@ -52,16 +53,6 @@ def quantiles(values) -> list | None:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return [sig(q) for q in np.percentile(v, [16, 50, 84])] if v.size >= 3 else None
-
-
-def read_ecalifa(path: Path) -> pd.DataFrame:
-    """Reads the eCALIFA global table, with sentinels and sign conventions made explicit."""
-    t = Table.read(path, format="ascii.ecsv").to_pandas()
-    t = t[t["type"].isin(CALIFA_TYPES)].copy()  # drops U (unknown)
-    t["ew_ha_re"] = -t["EW_Ha_Re"]  # Pipe3D: emission negative
-    t["age_lw_gyr"] = 10 ** (t["Age_LW_Re_fit"] - 9.0)  # dex(yr) -> Gyr
-    t["sigma_kms"] = t["vel_disp_ssp_cen"].where(t["vel_disp_ssp_cen"] > 0)  # 0 = no fit
-    return t
 
 
 def read_nsa(path: Path) -> pd.DataFrame:

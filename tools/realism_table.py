@@ -1,4 +1,4 @@
-"""Prints the README's realism tables from `metrics/realism.json`: sim-to-real scores and mock-vs-real KS distances.
+"""Prints the README's realism tables from `metrics/realism.json`: sim-to-real scores, KS distances, spectra.
 
 Usage: python tools/realism_table.py [metrics/realism.json]
 """
@@ -45,6 +45,29 @@ def ks_rows(report: dict) -> list[str]:
     return out
 
 
+def spectra_rows(report: dict) -> list[str]:
+    """Separability of the Hubble-type groups, mock vs real, then KS (median mock / median real) per quantity."""
+    sp = report.get("spectra", {"skipped": "not in this report"})
+    if "skipped" in sp:
+        return [f"(spectra skipped: {sp['skipped']})"]
+    out = ["| task | mock balanced acc | real balanced acc | mock - real |", "|---|---|---|---|"]
+    for task, v in sp["separability"].items():
+        m, r = v["mock"], v["real"]
+        diff = "" if v["difference"] is None else f"{v['difference']:+.3f}"
+        cells = [_pm(x) if x["mean"] is not None else f"too few ({x['counts']})" for x in (m, r)]
+        out.append(f"| {task} | {cells[0]} | {cells[1]} | {diff} |")
+    q = sp["quantities"]
+    groups = [g for g, v in q.items() if isinstance(v, dict)]
+    names = [k for k, v in q[groups[0]].items() if isinstance(v, dict)]
+    out += ["", "| quantity | " + " | ".join(groups) + " |", "|" + "---|" * (1 + len(groups))]
+    for name in names:
+        cells = [q[g][name] for g in groups]
+        out.append(f"| {name} | " + " | ".join(
+            f"{c['ks']:.2f} ({c['median_mock']:.3g}/{c['median_real']:.3g})" if c["ks"] is not None else ""
+            for c in cells) + " |")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default="metrics/realism.json", type=Path)
@@ -52,6 +75,8 @@ def main() -> None:
     print("\n".join(score_rows(report)))
     print()
     print("\n".join(ks_rows(report)))
+    print()
+    print("\n".join(spectra_rows(report)))
 
 
 if __name__ == "__main__":

@@ -148,11 +148,12 @@ def test_load_real_set_excludes_null_classes_and_refuses_unknown_values(tmp_path
 def test_a_missing_real_set_is_skipped_and_nothing_is_made_up(tmp_path):
     sets = {"gz1": RealSet(**_set(tmp_path, image_dir=str(tmp_path / "absent")))}
     mock = pd.DataFrame({"path": ["a.jpg"], "label": [0]})
-    out = realism_report(sets, mock, tmp_path / "no_models", {"rgb_only": "rgb_only"}, [0], RealismParams(), 0,
-                         tmp_path / "plots")
+    out, spectra = realism_report(sets, mock, tmp_path / "no_models", {"rgb_only": "rgb_only"}, [0],
+                                  RealismParams(), 0, tmp_path / "plots", truth_dir=tmp_path / "no_truth")
     assert out == {"gz1": {"skipped": f"no real set at {tmp_path / 'absent'}"}}
+    assert spectra == {"skipped": f"no mock truth at {tmp_path / 'no_truth' / 'califa.csv'}"}
     json.dumps(out, allow_nan=False)
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["confusion", "histograms"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["confusion", "histograms", "spectra"]
     assert not any((tmp_path / "plots").rglob("*.*"))
 
 

@@ -23,7 +23,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from specmorph.errors import InputError
 from specmorph.evaluation.metrics import classification_metrics
-from specmorph.realism.compare import compare
+from specmorph.io.catalogs import read_table
+from specmorph.realism.compare import compare, write_histograms
 from specmorph.taxonomy import CALIFA_TYPES
 
 GROUPS = ("E", "S0", "S")  # E0-E7; S0; S0a-Sdm (Irr and BCD left out)
@@ -119,6 +120,24 @@ def separability(df: pd.DataFrame, groups: Sequence[str], seeds: Sequence[int]) 
         scores.append(classification_metrics(y, pred, list(groups))["macro_recall"])  # = balanced accuracy
     std = float(np.std(scores, ddof=1)) if len(scores) > 1 else math.nan
     return {"mean": float(np.mean(scores)), "std": std, "per_seed": scores, "n": len(d), "counts": counts}
+
+
+def spectra_section(truth_dir: str | Path, califa_table: str | Path, seeds: Sequence[int], plot_dir: str | Path
+                    ) -> dict[str, Any]:
+    """The realism report's spectral part, with its histograms `<plot_dir>/<quantity>.png` (mock vs real).
+
+    Returns {"skipped": reason} when the mock truth (`<truth_dir>/califa.csv`; absent for real
+    data/raw) or the eCALIFA table is missing, else `spectral_report` plus where both came from.
+    """
+    truth_path = Path(truth_dir) / "califa.csv"
+    for path, what in ((truth_path, "no mock truth"), (Path(califa_table), "no real table")):
+        if not path.is_file():
+            return {"skipped": f"{what} at {path}"}
+    mock = mock_quantities(read_table(truth_path, ["hubtyp", "bulge_frac", "age_bulge", "age_disc", "ew_ha",
+                                                   "log_nii_ha", "sigma"]))
+    real = real_quantities(read_ecalifa(califa_table))
+    write_histograms({"eCALIFA": (mock, real, GROUPS)}, plot_dir, QUANTITIES)
+    return {"mock": str(truth_path), "real": str(califa_table), **spectral_report(mock, real, seeds)}
 
 
 def spectral_report(mock: pd.DataFrame, real: pd.DataFrame, seeds: Sequence[int]) -> dict[str, Any]:
