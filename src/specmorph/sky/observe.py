@@ -314,6 +314,9 @@ def render_cutout(truth: GalaxyTruth, size: int = 424, pixscale: float = SDSS_PI
         seeing_scatter: Log-normal scatter of the seeing from cutout to cutout (SDSS: 1.0-2.0").
         **observe_kwargs: Passed to `observe_sdss` (sky levels, star and neighbour rates).
 
+    The module's constants are read at each call (not bound as defaults), so that
+    tools/calibrate_mock_images.py can try other values.
+
     Returns:
         (size, size, 3) uint8 RGB.
     """
@@ -324,8 +327,10 @@ def render_cutout(truth: GalaxyTruth, size: int = 424, pixscale: float = SDSS_PI
     stretch = RGB_STRETCH * math.exp(rng.normal(0, STRETCH_SCATTER))
     scales = tuple(float(s) for s in np.asarray(RGB_SCALES) * np.exp(rng.normal(0, COLOUR_SCATTER, 3)))
     observe_kwargs.setdefault("sky_nmgy_per_arcsec2", tuple(sky_factor * s for s in SKY_NMGY_PER_ARCSEC2))
+    observe_kwargs.setdefault("n_stars_per_arcmin2", STARS_PER_ARCMIN2)
+    observe_kwargs.setdefault("n_galaxies_per_arcmin2", GALAXIES_PER_ARCMIN2)
     gri = observe_sdss(model, pixscale, rng, seeing, **observe_kwargs)
-    return sdss_rgb(gri, pixscale, scales=scales, stretch=stretch, offset=offset)
+    return sdss_rgb(gri, pixscale, scales=scales, q=RGB_Q, stretch=stretch, offset=offset, saturation=RGB_SATURATION)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
