@@ -6,7 +6,7 @@ import numpy as np
 
 from specmorph.evaluation.crossdataset import galaxy10_holdout, galaxy10_inputs
 from specmorph.evaluation.plots import write_confusion_csv
-from specmorph.evaluation.study import TestSet, ablations, gradcam_galleries, predict_all, scores
+from specmorph.evaluation.study import TestSet, ablations, gradcam_galleries, label_ceiling, predict_all, scores
 from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.catalogs import read_table
 from specmorph.io.galaxy10 import open_galaxy10
@@ -21,7 +21,8 @@ from specmorph.training.guided import BASELINE, plan
 def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
                       ("--models-dir", "checkpoints"), ("--galaxy10", "Galaxy10 DECaLS file"),
-                      ("--metrics", "metrics JSON"), ("--ablation", "ablation JSON"), ("--plot-dir", "plots"))
+                      ("--metrics", "metrics JSON"), ("--ablation", "ablation JSON"), ("--plot-dir", "plots"),
+                      ("--truth-dir", "mock truth tables (absent for real data/raw: no label ceiling)"))
     params, p = params_of(args.params, "evaluate")
     seeds, model = [int(s) for s in p["seeds"]], str(params["model"])
     names = [job.name for job in plan(model, str(params["train"]["rgb_inference"]))]
@@ -51,10 +52,13 @@ def main(argv: list[str] | None = None) -> None:
                             plot_dir / f"confusion_{role}.csv")
         gradcam_galleries(Path(args.models_dir) / f"{name}_seed{seeds[0]}.pt", sets[0], plot_dir / "gradcam" / role,
                           int(p["gradcam_per_row"]))
+    ceiling = label_ceiling(args.truth_dir, gz2.table["id_str"], labels, {n: preds[n]["gz2_test"] for n in names})
     write_metrics({"model": model, "guided": guided, "seeds": seeds, "n_galaxy10_seen_in_training_dropped": n_seen,
+                   "label_ceiling": ceiling,
                    **{t.name: {n: scores(preds[n][t.name], t.labels) for n in names} for t in sets}}, args.metrics)
     write_metrics({"model": model, "embedder": params["embedder"], "rgb_inference": params["train"]["rgb_inference"],
                    "teacher_spectra": bool(params["train"]["teacher_spectra"]), "baseline": BASELINE, "guided": guided,
+                   "label_ceiling": ceiling,
                    **ablations(preds, BASELINE, guided, sets, int(p["bootstrap"]), int(params["seed"]))}, args.ablation)
 
 

@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -10,7 +11,7 @@ from specmorph.errors import InputError
 from specmorph.evaluation.ablation import ablation
 from specmorph.evaluation.metrics import classification_metrics
 from specmorph.evaluation.study import TestSet as EvalSet  # not "Test*": pytest would try to collect it
-from specmorph.evaluation.study import ablations, gradcam_galleries, predict_all, scores
+from specmorph.evaluation.study import ablations, gradcam_galleries, label_ceiling, predict_all, scores
 from specmorph.models import ModelConfig, build_model
 from specmorph.models.checkpoint import save_checkpoint
 from specmorph.taxonomy import CLASSES
@@ -104,3 +105,19 @@ def test_gradcam_galleries_replace_the_directory(tmp_path):
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(f"{c}.png" for c in CLASSES)
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in out_dir.iterdir())
     assert [p.name for p in out_dir.parent.iterdir()] == ["rgb_only"]  # no partial directory left behind
+
+
+def test_label_ceiling_is_the_labels_agreement_with_the_truth(tmp_path):
+    """Truth 0, 1, 2, unknown; labels 0, 1, 1, 2: two of the three known rows agree, so the ceiling is 2/3;
+    a model that repeats the labels scores 1 against them, 1.5 times the ceiling; one that is always
+    class 0 scores 1/4 against them, 0.375 of it."""
+    pd.DataFrame({"dr7objid": ["11", "12", "13"], "label": [0, 1, 2]}).to_csv(tmp_path / "gz2.csv", index=False)
+    labels = np.array([0, 1, 1, 2])
+    preds = {"copy": {0: labels.copy(), 1: labels.copy()}, "zeros": {0: np.zeros(4, int)}}
+    out = label_ceiling(tmp_path, pd.Series(["11", "12", "13", "99"]), labels, preds)
+    assert out["n"] == 3 and out["accuracy"] == pytest.approx(2 / 3)
+    assert out["per_class"][CLASSES[2]] == {"precision": 0.0, "recall": 0.0, "support": 1}
+    assert out["per_class"][CLASSES[1]]["precision"] == pytest.approx(0.5)
+    assert out["fraction_of_ceiling"] == pytest.approx({"copy": 1.5, "zeros": 0.375})
+    assert label_ceiling(tmp_path / "absent", pd.Series(["11"]), labels[:1], preds) == {
+        "skipped": f"no mock truth at {tmp_path / 'absent' / 'gz2.csv'}"}

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from specmorph.evaluation.ablation import ablation
 from specmorph.evaluation.gradcam import gradcam_with_probs, write_gallery
 from specmorph.evaluation.metrics import classification_metrics
 from specmorph.evaluation.report import aggregate_seeds
+from specmorph.io.catalogs import read_table
 from specmorph.models.checkpoint import load_checkpoint
 from specmorph.taxonomy import CLASSES
 from specmorph.training.loop import predict_proba
@@ -58,6 +60,38 @@ def scores(preds: dict[int, np.ndarray], labels: np.ndarray) -> dict[str, Any]:
     runs = [classification_metrics(labels, p, list(CLASSES)) for p in preds.values()]
     present = [c for c in CLASSES if c in runs[0]["macro_over"]]
     return {"n": len(labels), **aggregate_seeds(runs, KEYS + [f"per_class.{c}.f1" for c in present])}
+
+
+def label_ceiling(truth_dir: str | Path, ids: pd.Series, labels: np.ndarray, preds: dict[str, dict[int, np.ndarray]]
+                  ) -> dict[str, Any]:
+    """How well the test labels agree with the mock's ground truth, and each model's accuracy as a share of it.
+
+    The labels are what the (simulated) volunteers voted; a classifier that recovered every galaxy's
+    true class would score the labels' agreement with the truth against them, the ceiling the models
+    are judged by. Rows without a truth are left out of the ceiling.
+
+    Args:
+        truth_dir: the mock truth tables (`gz2.csv`: dr7objid, label); absent for real data.
+        ids: (N,) the test rows' GZ2 objids (`id_str`).
+        labels: (N,) test labels, indices into CLASSES.
+        preds: {model name: {seed: (N,) predictions}} on the same rows.
+
+    Returns:
+        {"skipped": reason} without a truth table, else {"n", "accuracy" (labels vs truth), "per_class":
+        {class: {"precision", "recall", "support"}} with the truth as reference (recall: share of a true
+        class labelled as such), "fraction_of_ceiling": {model: mean accuracy over seeds / the ceiling}}.
+    """
+    path = Path(truth_dir) / "gz2.csv"
+    if not path.is_file():
+        return {"skipped": f"no mock truth at {path}"}
+    table = read_table(path, ["dr7objid", "label"], dtype={"dr7objid": str}).drop_duplicates("dr7objid")
+    truth = ids.astype(str).map(table.set_index("dr7objid")["label"]).fillna(-1).to_numpy(int)
+    known = truth >= 0
+    m = classification_metrics(truth[known], labels[known], list(CLASSES))
+    per_class = {c: {k: v[k] for k in ("precision", "recall", "support")} for c, v in m["per_class"].items()}
+    fraction = {name: float(np.mean([(p == labels).mean() for p in runs.values()]) / m["accuracy"])
+                for name, runs in preds.items()}
+    return {"n": int(known.sum()), "accuracy": m["accuracy"], "per_class": per_class, "fraction_of_ceiling": fraction}
 
 
 def ablations(preds: dict[str, dict[str, dict[int, np.ndarray]]], baseline: str, guided: str, sets: list[TestSet],
