@@ -7,8 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from astropy.table import Table
 
 from specmorph.predict import predict_paths
+from specmorph.realism.spectra import QUANTITIES
+from specmorph.realism.stats import STAT_NAMES
 from specmorph.taxonomy import CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,7 +169,13 @@ def test_realism_on_a_real_set_made_of_the_mock_images(run_dir, monkeypatch, sta
     params = yaml.safe_load((run_dir / "params.yaml").read_text())
     params["realism"].update(max_images=1000, real_sets={"mockreal": {
         "image_dir": "data/raw/gz2/images", "labels_path": str(tmp_path / "labels.csv"), "id_column": "objid",
-        "label_column": "cls", "file_pattern": "{id}.jpg", "scheme": "smooth/spiral/edge_on", "classes": coarse}})
+        "label_column": "cls", "file_pattern": "{id}.jpg", "scheme": "smooth/spiral/edge_on", "classes": coarse}},
+        califa_table=str(tmp_path / "ecalifa.csv"))
+    rng = np.random.default_rng(0)
+    Table({"Name": [f"G{i}" for i in range(40)], "type": ["E2"] * 10 + ["S0"] * 10 + ["Sb"] * 20,
+           "g-r": rng.uniform(0.4, 0.8, 40), "EW_Ha_Re": -rng.uniform(0.1, 30, 40),
+           "log_NII_Ha_Re": rng.uniform(-0.6, 0.0, 40), "Age_LW_Re_fit": rng.uniform(8.5, 10.0, 40),
+           "vel_disp_ssp_cen": rng.uniform(50, 250, 40)}).write(tmp_path / "ecalifa.csv", format="ascii.ecsv")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     argv = dict(_stage_commands())["realism"]
     argv[argv.index("params.yaml")] = str(tmp_path / "params.yaml")
@@ -197,4 +206,8 @@ def test_realism_on_a_real_set_made_of_the_mock_images(run_dir, monkeypatch, sta
     for c in ("smooth", "edge_on"):
         for name in ("half_light_radius", "sky_noise", "n_sources"):
             assert stats[c][name]["ks"] == 0.0 and stats[c][name]["median_mock"] == stats[c][name]["median_real"]
-    assert len(list((tmp_path / "plots/histograms").glob("*.png"))) == 9
+    assert len(list((tmp_path / "plots/histograms").glob("*.png"))) == len(STAT_NAMES)
+    spectra = json.loads((tmp_path / "realism.json").read_text())["spectra"]
+    assert spectra["real"] == str(tmp_path / "ecalifa.csv") and set(spectra["separability"]) == {"E/S", "E/S0/S"}
+    assert spectra["quantities"]["S"]["n_real"] == 20 and spectra["quantities"]["S"]["n_mock"] > 0
+    assert sorted(p.stem for p in (tmp_path / "plots/spectra").glob("*.png")) == sorted(QUANTITIES)
