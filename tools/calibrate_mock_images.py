@@ -49,7 +49,7 @@ def _render_stats(overrides: dict[str, object], task: tuple[str, str, int]) -> d
     coarse, label, i = task
     rng = np.random.default_rng([SEED, i, len(label)])
     g = draw_galaxy(rng, f"M{i}", 180.0, 10.0, None, label_name=label, field=True)
-    rgb = observe.render_cutout(g, 424, gz2_pixscale(g, 424, rng), rng=rng)
+    rgb = observe.render_cutout(g, 424, gz2_pixscale(g, 424), rng=rng)
     decoded = cv2.imdecode(np.frombuffer(observe.encode_jpeg(rgb), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
     return {**image_stats(decoded), "coarse": coarse}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -50,20 +49,14 @@ def _rng(seed: int, kind: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, kind, index])
 
 
-# GZ2 image scale (`gz2_pixscale`): arcsec/px per arcsec of half-light radius, the finest scale, and the
-# log-normal scatter of the scale at a given size. Galaxy Zoo scaled each cutout to the galaxy's measured
-# petroR90, which scatters about the true size with the profile and the photometry; set so that mock
-# galaxies span as many pixels as the real dev cutouts (half-light radii ~25-35 px at 424 px, GZ1 to
-# Kaggle; realism stage `half_light_radius`) with their spread.
-GZ2_SCALE_PER_R50 = 0.026
-GZ2_MIN_SCALE = 0.086  # arcsec/px at 424 px
-GZ2_SCALE_SCATTER = 0.2
+def gz2_pixscale(g: GalaxyTruth, size: int) -> float:
+    """GZ2 image scale (arcsec/px) at `size` px: Galaxy Zoo scaled each cutout to the galaxy's petroR90.
 
-
-def gz2_pixscale(g: GalaxyTruth, size: int, rng: np.random.Generator | None = None) -> float:
-    """GZ2 image scale (arcsec/px) at `size` px: proportional to the galaxy's size, with the scatter when `rng`."""
-    scale = max(GZ2_SCALE_PER_R50 * half_light(g), GZ2_MIN_SCALE) * 424 / size
-    return scale * math.exp(rng.normal(0, GZ2_SCALE_SCATTER)) if rng is not None else scale
+    The factor is set so that mock galaxies span as many pixels as in the real Kaggle GZ2 cutouts
+    (about 110-140 px across at 424 px, measured on ../shared/data/sdss_examples).
+    """
+    r50 = half_light(g)
+    return max(0.030 * r50, 0.1) * 424 / size
 
 
 def _render_task(task: tuple) -> np.ndarray | int:
@@ -76,7 +69,7 @@ def _render_task(task: tuple) -> np.ndarray | int:
         return 0
     if kind == 3:  # Galaxy10 DECaLS image
         return observe.render_cutout(g, GALAXY10_SIZE, DECALS_PIXSCALE, rng=rng)
-    scale = SDSS_PIXSCALE * 424 / cfg.cutout_size if kind == 1 else gz2_pixscale(g, cfg.cutout_size, rng)
+    scale = SDSS_PIXSCALE * 424 / cfg.cutout_size if kind == 1 else gz2_pixscale(g, cfg.cutout_size)
     _write_bytes(path, observe.encode_jpeg(observe.render_cutout(g, cfg.cutout_size, scale, rng=rng)))
     return 0
 
