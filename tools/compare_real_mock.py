@@ -16,18 +16,13 @@ from PIL import Image, ImageDraw
 
 from specmorph.sky.observe import encode_jpeg, render_cutout
 from specmorph.sky.population import draw_galaxy
-from specmorph.sky.render import half_light
+from specmorph.sky.survey import gz2_pixscale
 from specmorph.taxonomy import CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 TILE = 116  # px per tile in the figure
 SPIRAL_KINDS = ("barred_spiral", "unbarred_tight_spiral", "unbarred_loose_spiral")
 SMOOTH_KINDS = ("round_smooth", "in_between_smooth", "cigar_smooth", "edge_on_with_bulge", "edge_on_without_bulge")
-
-
-def gz2_pixscale(g, size: int = 424) -> float:
-    """Galaxy Zoo 2 image scale: 0.02 petroR90 arcsec/px at 424 px (petroR90 ~ 2.4 r50)."""
-    return max(0.02 * 2.4 * half_light(g), 0.1) * 424 / size
 
 
 def mock_tiles(seed: int, n_spiral: int, n_smooth: int) -> list[tuple[np.ndarray, str]]:
@@ -37,7 +32,7 @@ def mock_tiles(seed: int, n_spiral: int, n_smooth: int) -> list[tuple[np.ndarray
     tiles = []
     for i, kind in enumerate(kinds):
         g = draw_galaxy(rng, f"MOCK{i}", 180.0, 10.0, None, label_name=kind, field=True)
-        rgb = render_cutout(g, 424, gz2_pixscale(g), rng=np.random.default_rng([seed, i]))
+        rgb = render_cutout(g, 424, gz2_pixscale(g, 424), rng=np.random.default_rng([seed, i]))
         tiles.append((np.asarray(Image.open(io.BytesIO(encode_jpeg(rgb)))), f"{CLASSES[g.label][:18]} r={g.mag_r:.1f}"))
     return tiles
 
