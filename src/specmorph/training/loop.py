@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from specmorph.evaluation.metrics import classification_metrics
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
 from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
@@ -153,17 +154,6 @@ def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     return w
 
 
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Unweighted mean of per-class F1 over the classes present in `y_true` or `y_pred` (as scikit-learn)."""
-    classes = np.union1d(y_true, y_pred)
-    f1 = []
-    for c in classes:
-        tp = np.sum((y_pred == c) & (y_true == c))
-        denom = np.sum(y_pred == c) + np.sum(y_true == c)
-        f1.append(2.0 * tp / denom if denom else 0.0)
-    return float(np.mean(f1)) if f1 else 0.0
-
-
 @torch.no_grad()
 def _logits(model: nn.Module, data: TensorData, batch_size: int, rgb_only: bool = False) -> torch.Tensor:
     """Eval-mode logits (N, C) of a whole set, in order, on the CPU; with `rgb_only` the spectra are not given."""
@@ -201,7 +191,8 @@ def train_model(
     Returns:
         (model in eval mode on the CPU, history): one dict per epoch with epoch, lr (at the epoch's end),
         train_loss (training objective, running mean), train_acc (running, in train mode), seconds,
-        images_per_s and, with `val`, val_loss (unweighted cross-entropy), val_acc, val_macro_f1.
+        images_per_s and, with `val`, val_loss (unweighted cross-entropy), val_acc, val_macro_f1
+        (`evaluation.metrics.classification_metrics`: averaged over the classes present in the labels).
     """
     if len(train) < 2:
         raise ValueError(f"train_model: need at least 2 training images, got {len(train)}")
@@ -300,10 +291,11 @@ def _evaluate(model: nn.Module, data: TensorData, batch_size: int) -> dict[str, 
     model.eval()
     logits = _logits(model, data, batch_size, rgb_only=True)  # (N, C)
     pred = logits.argmax(1)
+    names = [str(c) for c in range(logits.shape[1])]  # class indices; macro over the classes in the labels
     return {
         "val_loss": float(F.cross_entropy(logits, data.labels)),
         "val_acc": float((pred == data.labels).float().mean()),
-        "val_macro_f1": macro_f1(data.labels.numpy(), pred.numpy()),
+        "val_macro_f1": classification_metrics(data.labels.numpy(), pred.numpy(), names)["macro_f1"],
     }
 
 
