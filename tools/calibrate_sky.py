@@ -121,7 +121,7 @@ def joint_rows(ecal: pd.DataFrame) -> dict:
     """Per CALIFA type, the JOINT_COLUMNS of each of its eCALIFA galaxies (null where not measured)."""
     rows = {}
     for name in CALIFA_TYPES:
-        e = ecal[ecal["type"] == name].sort_values("ID")
+        e = ecal[ecal["type"] == name].sort_values("ID", kind="stable")  # ties (repeated IDs) keep table order
         rows[name] = [[sig(float(v)) for v in r] for r in e[list(JOINT_COLUMNS.values())].to_numpy(float)]
     return {"columns": list(JOINT_COLUMNS), "rows": rows}
 
