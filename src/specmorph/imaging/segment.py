@@ -181,18 +181,23 @@ def _check_rgb(rgb: np.ndarray) -> None:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got shape {rgb.shape} dtype {rgb.dtype}")
 
 
+def central_label(labels: np.ndarray) -> int:
+    """Label of the component at the centre pixel of a label image, else of the one nearest the centre; 0 if none."""
+    h, w = labels.shape
+    label = int(labels[h // 2, w // 2])
+    if label == 0 and labels.any():
+        ys, xs = np.nonzero(labels)
+        nearest = np.argmin((ys - (h - 1) / 2) ** 2 + (xs - (w - 1) / 2) ** 2)
+        label = int(labels[ys[nearest], xs[nearest]])
+    return label
+
+
 def _central_component(binary: np.ndarray) -> np.ndarray:
     """The connected component at the centre pixel, else the one nearest the centre."""
     if not binary.any():
         return binary
     labels, _ = ndimage.label(binary, structure=EIGHT_CONNECTED)
-    h, w = binary.shape
-    label = labels[h // 2, w // 2]
-    if label == 0:
-        ys, xs = np.nonzero(binary)
-        nearest = np.argmin((ys - (h - 1) / 2) ** 2 + (xs - (w - 1) / 2) ** 2)
-        label = labels[ys[nearest], xs[nearest]]
-    return labels == label
+    return labels == central_label(labels)
 
 
 def _centroid(weights: np.ndarray) -> tuple[float, float]:

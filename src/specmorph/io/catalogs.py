@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from astropy.table import Table
 
 from specmorph.errors import InputError
 from specmorph.taxonomy import CALIFA_TYPES
@@ -139,6 +140,27 @@ def _with_id(df: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     """The table with `id_str` as its first column."""
     rest = df.drop(columns=["id_str"], errors="ignore")
     return pd.concat([ids.astype(str).str.strip().rename("id_str"), rest], axis=1)  # one block copy, no fragmenting
+
+
+def read_ecsv(path: str | Path, required: Sequence[str], what: str = "ECSV table") -> Table:
+    """Reads an ECSV table (astropy), checking that it is one and that it has the `required` columns.
+
+    Raises:
+        InputError: not an ECSV file, not readable, or columns missing (named, with `what` it should be).
+    """
+    path = Path(path)
+    head = path.read_bytes()[:64]
+    if not head.startswith(b"# %ECSV"):
+        raise InputError(f"{path}: not an ECSV table (starts {head[:20]!r}), so not a readable {what}")
+    try:
+        table = Table.read(path, format="ascii.ecsv")
+    except Exception as err:  # astropy raises many types on a malformed ECSV
+        raise InputError(f"{path}: not a readable {what} ({type(err).__name__}: {err})") from err
+    missing = [c for c in required if c not in table.colnames]
+    if missing:
+        raise InputError(f"{path}: column(s) {', '.join(missing)} missing in the {what} "
+                         f"(required: {', '.join(required)}; found: {', '.join(table.colnames[:12])} ...)")
+    return table
 
 
 def parse_hubtyp(value: object) -> str | None:

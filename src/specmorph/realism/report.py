@@ -170,7 +170,6 @@ def realism_report(real_sets: Mapping[str, RealSet], mock: pd.DataFrame, models_
         seed: seed of the statistics' subsamples.
         plot_dir: plot folder (replaced).
         executor: where prediction and statistics shards run.
-
         truth_dir: the mock truth tables (the spectral comparison needs `califa.csv`).
 
     Returns:
@@ -179,7 +178,8 @@ def realism_report(real_sets: Mapping[str, RealSet], mock: pd.DataFrame, models_
     plot_dir = Path(plot_dir)
     work = plot_dir.with_name(f".{plot_dir.name}.partial")
     shutil.rmtree(work, ignore_errors=True)
-    (work / "confusion").mkdir(parents=True)
+    for sub in ("confusion", "histograms", "spectra"):
+        (work / sub).mkdir(parents=True)
     out: dict[str, Any] = {}
     loaded: dict[str, RealLabels] = {}
     for name, rs in real_sets.items():
@@ -216,12 +216,9 @@ def realism_report(real_sets: Mapping[str, RealSet], mock: pd.DataFrame, models_
         panels[name] = (m, r, classes)
     if panels:
         write_histograms(panels, work / "histograms")
-    else:
-        (work / "histograms").mkdir()
     spectra = spectra_section(truth_dir, p.califa_table, seeds, work / "spectra")
     if "skipped" in spectra:
         logger.warning("realism: spectra skipped: %s", spectra["skipped"])
-        (work / "spectra").mkdir()
     shutil.rmtree(plot_dir, ignore_errors=True)
     os.replace(work, plot_dir)
     return out, spectra

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from specmorph.errors import InputError
-from specmorph.evaluation.metrics import confusion_matrix
+from specmorph.evaluation.metrics import classification_metrics, confusion_matrix
 from specmorph.evaluation.report import aggregate_seeds
 from specmorph.executor import ExecutorParams
 from specmorph.predict import FLAG_COLUMN, predict_many
@@ -57,7 +56,8 @@ def coarse_scores(probs: np.ndarray, label_cols: Sequence[str], y_true: np.ndarr
     """Scores of one checkpoint's 8-class probabilities summed into the scheme's coarse classes.
 
     Rows with NaN probabilities (flagged by `predict_paths`, not classified) are left out and counted.
-    Balanced accuracy is the mean per-class recall (scikit-learn); macro-F1 averages the scheme's classes.
+    Scores come from `evaluation.metrics.classification_metrics`: balanced accuracy is its macro recall
+    (mean recall per true class present), macro-F1 averages the same classes.
 
     Args:
         probs: (N, C) probabilities, columns named by `label_cols`, NaN rows for flagged images.
@@ -76,10 +76,11 @@ def coarse_scores(probs: np.ndarray, label_cols: Sequence[str], y_true: np.ndarr
     pred = np.array(classes)[(probs[scored] @ membership(label_cols, scheme)).argmax(axis=1)]
     truth = y_true[scored]
     three = (probs[scored] @ membership(label_cols, THREE_CLASS)).argmax(axis=1)  # (N_scored,)
+    m = classification_metrics(truth, pred, classes)
     return {
-        "balanced_accuracy": float(balanced_accuracy_score(truth, pred)),
-        "accuracy": float(accuracy_score(truth, pred)),
-        "macro_f1": float(f1_score(truth, pred, labels=classes, average="macro", zero_division=0)),
+        "balanced_accuracy": m["macro_recall"],  # mean recall over the true classes present
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
         "n_scored": int(scored.sum()),
         "n_flagged": int((~scored).sum()),
         "predicted_fraction": {c: float(np.mean(three == k)) for k, c in enumerate(SCHEMES[THREE_CLASS])},

@@ -10,20 +10,18 @@ pipeline would overstate what real cubes can add.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from astropy.table import Table
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from specmorph.errors import InputError
 from specmorph.evaluation.metrics import classification_metrics
-from specmorph.io.catalogs import read_table
+from specmorph.evaluation.report import aggregate_seeds
+from specmorph.io.catalogs import read_ecsv, read_table
 from specmorph.realism.compare import compare, write_histograms
 from specmorph.taxonomy import CALIFA_TYPES
 
@@ -46,15 +44,7 @@ def read_ecalifa(path: str | Path) -> pd.DataFrame:
     Raises:
         InputError: not a readable ECSV table, or a column of ECALIFA_COLUMNS missing (named).
     """
-    path = Path(path)
-    try:
-        table = Table.read(path, format="ascii.ecsv")
-    except Exception as err:  # astropy raises many types on a malformed ECSV
-        raise InputError(f"{path}: not a readable eCALIFA ECSV table ({type(err).__name__}: {err})") from err
-    missing = [c for c in ECALIFA_COLUMNS if c not in table.colnames]
-    if missing:
-        raise InputError(f"{path}: column(s) {', '.join(missing)} missing in the eCALIFA table")
-    t = table.to_pandas()
+    t = read_ecsv(path, ECALIFA_COLUMNS, "eCALIFA ECSV table").to_pandas()
     t = t[t["type"].isin(CALIFA_TYPES)].copy()
     t["ew_ha_re"] = -t["EW_Ha_Re"]
     t["age_lw_gyr"] = 10 ** (t["Age_LW_Re_fit"] - 9.0)
@@ -105,8 +95,8 @@ def separability(df: pd.DataFrame, groups: Sequence[str], seeds: Sequence[int]) 
     with balanced class weights, out-of-fold predictions scored together.
 
     Returns:
-        {"mean", "std" (ddof=1), "per_seed", "n", "counts": {group: rows}}; mean None when a group has
-        fewer than FOLDS rows.
+        `aggregate_seeds`' {"mean", "std", "min", "max"} over the seeds plus "per_seed", "n" (rows) and
+        "counts": {group: rows}; mean None when a group has fewer than FOLDS rows.
     """
     d = df[df["coarse"].isin(groups)].dropna(subset=list(QUANTITIES))
     counts = {g: int((d["coarse"] == g).sum()) for g in groups}
@@ -118,8 +108,8 @@ def separability(df: pd.DataFrame, groups: Sequence[str], seeds: Sequence[int]) 
         rf = RandomForestClassifier(N_TREES, class_weight="balanced", random_state=seed, n_jobs=1)
         pred = cross_val_predict(rf, x, y, cv=StratifiedKFold(FOLDS, shuffle=True, random_state=seed))
         scores.append(classification_metrics(y, pred, list(groups))["macro_recall"])  # = balanced accuracy
-    std = float(np.std(scores, ddof=1)) if len(scores) > 1 else math.nan
-    return {"mean": float(np.mean(scores)), "std": std, "per_seed": scores, "n": len(d), "counts": counts}
+    summary = aggregate_seeds([{"balanced_accuracy": s} for s in scores])["balanced_accuracy"]
+    return {**summary, "per_seed": scores, "n": len(d), "counts": counts}
 
 
 def spectra_section(truth_dir: str | Path, califa_table: str | Path, seeds: Sequence[int], plot_dir: str | Path

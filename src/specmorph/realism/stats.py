@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from astropy.stats import sigma_clip
 
-from specmorph.imaging.segment import to_gray
+from specmorph.imaging.segment import central_label, to_gray
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +43,6 @@ CLUMP_SMOOTH = 0.3  # clumpiness: Gaussian std of the smoothed copy in units of 
 def _sky_pixels(values: np.ndarray) -> np.ndarray:
     """(N,) bool: the pixels astropy's `sigma_clip` keeps at CLIP_SIGMA (what `sigma_clipped_stats` averages)."""
     return ~np.ma.getmaskarray(sigma_clip(values, sigma=CLIP_SIGMA, maxiters=10, masked=True))
-
-
-def _central_label(labels: np.ndarray, areas: np.ndarray) -> int:
-    """Label of the component at the centre pixel, else of the one nearest the centre; 0 if none."""
-    h, w = labels.shape
-    label = int(labels[h // 2, w // 2])
-    if label or len(areas) <= 1:
-        return label
-    ys, xs = np.nonzero(labels)
-    nearest = int(np.argmin((ys - (h - 1) / 2) ** 2 + (xs - (w - 1) / 2) ** 2))
-    return int(labels[ys[nearest], xs[nearest]])
 
 
 def radius_enclosing(dy: np.ndarray, dx: np.ndarray, weights: np.ndarray, fractions: tuple[float, ...],
@@ -128,7 +117,7 @@ def image_stats(rgb: np.ndarray, detect_sigma: float = DETECT_SIGMA) -> dict[str
     threshold = float(np.median(blurred_sky)) + detect_sigma * max(float(blurred_sky.std()), NOISE_FLOOR)
     n, labels, comp, _ = cv2.connectedComponentsWithStats((blurred > threshold).astype(np.uint8), connectivity=8)
     areas = comp[:, cv2.CC_STAT_AREA]  # (n,) px, label 0 = background
-    main = _central_label(labels, areas)
+    main = central_label(labels)
     others = [k for k in range(1, n) if k != main and areas[k] >= MIN_AREA]
     out["n_sources"] = float(len(others))
     if main == 0:
@@ -168,7 +157,8 @@ def _cas(flux: np.ndarray, mask: np.ndarray, cx: float, cy: float, r50: float) -
     """Asymmetry and clumpiness (Conselice 2003) of the sky-subtracted luma `flux` within `mask`.
 
     Asymmetry: the image rotated 180° about the flux-weighted centroid (`cv2.warpAffine`, bilinear)
-    is subtracted, A = sum |I - I_180| / sum |I| over the mask (no noise correction, so mock and real
+    is subtracted, A = sum |I - I_180| / sum |I| over the pixels in both the mask and its rotated copy
+    (no noise correction, so mock and real
     compare only at matched noise, which the sky statistics check). Clumpiness: the positive part of
     I minus its Gaussian-smoothed copy (std CLUMP_SMOOTH x R50), summed over the mask outside R50/2
     (the unresolved centre is always "clumpy"), over the flux in the mask.

@@ -10,10 +10,9 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord, search_around_sky
-from astropy.table import Table
 
 from specmorph.errors import InputError
-from specmorph.io.catalogs import GZ2_COLUMNS, parse_hubtyp
+from specmorph.io.catalogs import GZ2_COLUMNS, parse_hubtyp, read_ecsv
 from specmorph.taxonomy import CALIFA_TYPES
 
 log = logging.getLogger(__name__)
@@ -66,18 +65,8 @@ def read_califa_table(path: str | Path, table_format: str) -> pd.DataFrame:
     """
     path = Path(path)
     if table_format == "ecalifa":
-        head = path.read_bytes()[:64]
-        if not head.startswith(b"# %ECSV"):
-            raise InputError(f"{path}: not an ECSV table (starts {head[:20]!r}); califa_table_format 'ecalifa' "
-                             "expects the eCALIFA global table; use 'dr3' for the DR3 morphology CSV")
-        try:
-            table = Table.read(path, format="ascii.ecsv")
-        except Exception as err:  # astropy raises many types on a malformed ECSV
-            raise InputError(f"{path}: not a readable ECSV table ({type(err).__name__}: {err})") from err
-        missing = [c for c in ECALIFA_COLUMNS if c not in table.colnames]
-        if missing:
-            raise InputError(f"{path}: column(s) {', '.join(missing)} missing in the eCALIFA table "
-                             f"(required: {', '.join(ECALIFA_COLUMNS)}; found: {', '.join(table.colnames[:12])} ...)")
+        table = read_ecsv(path, list(ECALIFA_COLUMNS), "eCALIFA ECSV table (califa_table_format 'ecalifa'; "
+                          "use 'dr3' for the DR3 morphology CSV)")
         return _morphology(path, *(np.asarray(table[c]).tolist() for c in ECALIFA_COLUMNS))
     if table_format == "dr3":
         try:
