@@ -25,7 +25,7 @@ from specmorph.realism.spectra import spectra_section
 logger = logging.getLogger(__name__)
 
 NOTES = {
-    "scores": "balanced_accuracy = mean per-class recall (scikit-learn), the headline figure (the real sets are "
+    "scores": "balanced_accuracy = mean per-class recall (evaluation.metrics), the headline figure (the real sets are "
               "unbalanced); accuracy and macro_f1 beside it; mean/std (ddof=1) over the training seeds. Only "
               "classified rows are scored: n_flagged images (imaging.quality flags) and n_unreadable files are "
               "left out and counted.",
