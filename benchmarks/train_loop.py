@@ -46,7 +46,7 @@ from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
 from specmorph.params import build, load_params
 from specmorph.taxonomy import CLASSES
-from specmorph.training import loop
+from specmorph.training import engine, loop
 from specmorph.training.dataset import build_set
 from specmorph.training.loop import TensorData, TrainParams, class_weights, train_model
 from specmorph.training.objectives import LossParams, gated_loss
@@ -165,13 +165,12 @@ def bare_pass(cfg: ModelConfig, data: TensorData, tp: TrainParams, losses: LossP
 
 @contextmanager
 def timing_loop_parts(acc: dict[str, float]):
-    """Patches `training.loop`'s augmentation, BatchNorm recompute and validation with timers adding to `acc`."""
-    saved = {}
-    for name in ("augment_d4", "_recompute_bn_stats", "_evaluate"):
-        fn = getattr(loop, name, None)
-        if fn is None:
-            continue
-        saved[name] = fn
+    """Patches the engine's augmentation, BatchNorm recompute and the classifiers' validation with timers in `acc`."""
+    targets = [(loop, "augment_d4"), (engine, "recompute_bn"), (loop.ClassifierTask, "validate")]
+    saved = []
+    for owner, name in targets:
+        fn = getattr(owner, name)
+        saved.append((owner, name, fn))
         acc[f"{name}_s"] = 0.0
 
         def timed(*args, _fn=fn, _key=f"{name}_s", **kwargs):
@@ -181,12 +180,12 @@ def timing_loop_parts(acc: dict[str, float]):
             finally:
                 acc[_key] += time.perf_counter() - t0
 
-        setattr(loop, name, timed)
+        setattr(owner, name, timed)
     try:
         yield
     finally:
-        for name, fn in saved.items():
-            setattr(loop, name, fn)
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
 
 
 def breakdown(paths, params, cfg, tp, losses) -> dict:
@@ -195,15 +194,15 @@ def breakdown(paths, params, cfg, tp, losses) -> dict:
     parts: dict[str, float] = {}
     with timing_loop_parts(parts):
         history = stage_pass(paths, params, cfg, tp, losses, clock)
-    bn = parts.get("_recompute_bn_stats_s", 0.0)
-    val = parts.get("_evaluate_s", 0.0)
-    epochs_s = sum(h["seconds"] for h in history)  # per-epoch loops, the last one with the BN recompute
-    loop_s = epochs_s - bn
+    bn = parts["recompute_bn_s"]
+    val = parts["validate_s"]
+    epochs_s = sum(h["seconds"] for h in history)  # per-epoch loops (validation and the BN recompute are outside)
+    loop_s = epochs_s
     out = {"hdf5_and_csv_read_s": clock["read_s"], "split_and_build_set_s": clock["build_set_s"],
            "train_model_s": clock["train_model_s"], "epoch_loops_s": loop_s,
-           "epoch_loop_s_per_epoch": loop_s / tp.epochs, "augment_s": parts.get("augment_d4_s", 0.0),
+           "epoch_loop_s_per_epoch": loop_s / tp.epochs, "augment_s": parts["augment_d4_s"],
            "bn_recompute_s": bn, "validation_s": val,
-           "train_model_setup_s": clock["train_model_s"] - epochs_s - val,
+           "train_model_setup_s": clock["train_model_s"] - epochs_s - val - bn,
            "n_fit": clock["n_fit"], "n_val": clock["n_val"]}
     out["loop_s_per_image_per_epoch"] = loop_s / tp.epochs / clock["n_fit"]
     return out

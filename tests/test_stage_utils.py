@@ -14,6 +14,6 @@ def test_relative_paths_equal_os_relpath_for_every_path(tmp_path, monkeypatch):
 
 
 def test_without_timing_drops_only_the_wall_clock_figures():
-    history = [{"epoch": 1, "train_loss": 0.5, "seconds": 1.2, "images_per_s": 800.0, "val_acc": 0.4}]
+    history = [{"epoch": 1, "train_loss": 0.5, "seconds": 1.2, "rows_per_s": 800.0, "val_acc": 0.4}]
     assert without_timing(history) == [{"epoch": 1, "train_loss": 0.5, "val_acc": 0.4}]
     assert history[0]["seconds"] == 1.2  # the input is left alone

@@ -46,7 +46,7 @@ def write_metrics(metrics: dict, path: str | Path) -> None:
     write_json_atomic(metrics, path)
 
 
-TIMING_KEYS = ("seconds", "images_per_s")  # per-epoch wall-clock figures of a training history
+TIMING_KEYS = ("seconds", "rows_per_s")  # per-epoch wall-clock figures of a training history
 
 
 def without_timing(history: list[dict]) -> list[dict]:

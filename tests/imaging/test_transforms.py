@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from specmorph.imaging.segment import SegmentParams
-from specmorph.imaging.transforms import PreprocessConfig, apply, preprocess, random_flip_rot90
+from specmorph.imaging.transforms import PreprocessConfig, apply, preprocess
 
 
 def _galaxy_and_star(size: int = 200) -> np.ndarray:
@@ -83,20 +83,3 @@ def test_config_round_trip_and_validation():
         PreprocessConfig.from_dict({"size": 8, "colour": True})
     with pytest.raises(ValueError, match="crop_fraction"):
         PreprocessConfig(size=8, crop_fraction=0.0)
-
-
-def test_random_flip_rot90_covers_d4_and_is_seeded():
-    x = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
-    d4 = [np.rot90(x, k, axes=(1, 2)) for k in range(4)]
-    d4 += [t[..., ::-1] for t in d4]
-    rng = np.random.default_rng(5)
-    seen = set()
-    for _ in range(200):
-        y = random_flip_rot90(x, rng)
-        assert y.shape == x.shape and y.dtype == x.dtype and y.flags.c_contiguous
-        matches = [i for i, t in enumerate(d4) if np.array_equal(y, t)]
-        assert len(matches) == 1
-        seen.add(matches[0])
-    assert seen == set(range(8))
-    a = [random_flip_rot90(x, np.random.default_rng(9)) for _ in range(2)]
-    assert np.array_equal(a[0], a[1])

@@ -113,7 +113,7 @@ def test_knn_on_held_out_cubes_beats_chance():
     x, y = synthetic_cubes(60, seed=0)
     params = SupervisedParams(epochs=20, batch_size=10, lr=1e-2, num_threads=1)
     model, history = train_supervised(_cfg(), x[:30], y[:30], params)  # the training half only
-    assert set(history[-1]) >= {"epoch", "lr", "train_loss", "ce", "acc", "seconds", "cubes_per_s"}
+    assert set(history[-1]) >= {"epoch", "lr", "train_loss", "ce", "acc", "seconds", "rows_per_s"}
     emb = embed_array(model, x)  # (60, 512)
     knn = KNeighborsClassifier(n_neighbors=3).fit(emb[:30], y[:30])
     assert knn.score(emb[30:], y[30:]) >= 0.8

@@ -8,7 +8,8 @@ from torch import nn
 from specmorph.errors import InputError
 from specmorph.spectral import encoders
 from specmorph.spectral.embedder_io import BUILDERS, build_embedder, load_embedder, register, save_embedder
-from specmorph.spectral.encoders import ConvEncoder, Embedder, EmbedderConfig, embed_array, recompute_bn_stats
+from specmorph.spectral.encoders import ConvEncoder, Embedder, EmbedderConfig, embed_array
+from specmorph.training.engine import recompute_bn
 
 C, S = 8, 16
 
@@ -22,7 +23,8 @@ def fresh_model(cfg: EmbedderConfig, seed: int = 0) -> Embedder:
     """An untrained embedder with non-trivial BatchNorm statistics, in eval mode."""
     torch.manual_seed(seed)
     model = build_embedder(cfg)
-    recompute_bn_stats(model, torch.randn(10, *cfg.input_shape) * 2.0 + 1.0, 4)
+    x = torch.randn(10, *cfg.input_shape) * 2.0 + 1.0
+    recompute_bn(model, lambda idx: model.embed(x[idx]), len(x), 4)
     return model
 
 
@@ -74,11 +76,11 @@ class _WithDecoder(Embedder):
         return self.enc(x).mean(dim=(2, 3))
 
 
-def test_recompute_bn_stats_is_exact_and_spares_norms_off_the_embed_path():
+def test_recompute_bn_is_exact_and_spares_norms_the_forward_does_not_reach():
     model = _WithDecoder(siamese_cfg())
     model.dec.running_mean.fill_(5.0)
     x = torch.randn(8, C, S, S, dtype=torch.float32) + torch.arange(C)[None, :, None, None]
-    recompute_bn_stats(model, x, batch_size=4)  # equal batches: the mean of batch means is the mean
+    recompute_bn(model, lambda idx: model.embed(x[idx]), len(x), 4)  # equal batches: mean of batch means = mean
     torch.testing.assert_close(model.enc.running_mean, x.mean(dim=(0, 2, 3)), rtol=1e-5, atol=1e-5)
     assert torch.equal(model.dec.running_mean, torch.full((C,), 5.0))
     assert model.enc.momentum == 0.1 and not model.training

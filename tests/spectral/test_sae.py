@@ -10,7 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from specmorph.spectral.embedder_io import build_embedder, load_embedder, save_embedder
 from specmorph.spectral.encoders import EmbedderConfig, embed_array
 from specmorph.spectral.sae import SupervisedAE
-from specmorph.spectral.supervised import SupervisedParams, random_d4, train_supervised
+from specmorph.spectral.supervised import SupervisedParams, train_supervised
 
 C, S = 8, 16  # channels, grid side of the tiny test cubes
 
@@ -107,16 +107,6 @@ def test_checkpoint_round_trip_gives_identical_embeddings(tmp_path):
     loaded, cfg, extra = load_embedder(tmp_path / "sae.pt")
     assert isinstance(loaded, SupervisedAE) and cfg == _cfg() and extra == {"seed": 0}
     np.testing.assert_array_equal(embed_array(loaded, x), embed_array(model, x))
-
-
-def test_random_d4_gives_all_eight_symmetries_of_a_square_grid():
-    x = torch.arange(16.0).view(1, 1, 4, 4).expand(400, 2, 4, 4)
-    out = random_d4(x, torch.Generator().manual_seed(0))
-    assert torch.equal(out.flatten(1).sort(1).values, x.flatten(1).sort(1).values)  # a permutation of pixels
-    assert torch.equal(out[:, 0], out[:, 1])  # the same transform on every channel
-    assert len({tuple(o[0].flatten().tolist()) for o in out}) == 8
-    rect = random_d4(torch.arange(12.0).view(1, 1, 3, 4).expand(200, 1, 3, 4), torch.Generator().manual_seed(0))
-    assert rect.shape == (200, 1, 3, 4) and len({tuple(o.flatten().tolist()) for o in rect}) == 4
 
 
 def test_train_supervised_rejects_bad_inputs():

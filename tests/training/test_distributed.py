@@ -24,7 +24,8 @@ from specmorph.io.hdf5 import write_product
 from specmorph.models import ModelConfig, build_model
 from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
 from specmorph.training import distributed
-from specmorph.training.loop import TensorData, TrainParams, _recompute_bn_stats, augment_d4, class_weights, train_model
+from specmorph.training.engine import augment_d4, recompute_bn
+from specmorph.training.loop import TensorData, TrainParams, class_weights, train_model
 from specmorph.training.objectives import LossParams, make_objective
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ GATED = ModelConfig(kind="gated", n_classes=3, label_cols=("a", "b", "c"), image
                     feature_dim=16, head_hidden=8, spec_dim=5, spec_hidden=8)
 PARAMS = TrainParams(epochs=2, batch_size=8, lr=5e-3, num_threads=1)
 STEP_ROWS = torch.arange(8)  # one global batch; rank r takes rows r::2 (rank 1's rows have no spectrum)
-TIMING = ("seconds", "images_per_s")
+TIMING = ("seconds", "rows_per_s")
 
 
 @pytest.fixture(autouse=True)
@@ -255,7 +256,7 @@ def _reference_loop(cfg: ModelConfig, params: TrainParams, train: TensorData, va
 
     Seeds, model, spectral normalisation, class weights, AdamW one-cycle, the seeded order in batches,
     D4 augmentation, the objective, the exact BatchNorm statistics after the last epoch and the RGB-only
-    validation, in the order `train_model` documents them.
+    validation.
     """
     torch.manual_seed(params.seed)
     order_gen = torch.Generator().manual_seed(params.seed)
@@ -280,7 +281,8 @@ def _reference_loop(cfg: ModelConfig, params: TrainParams, train: TensorData, va
             total += loss.item() * len(idx)
         train_loss.append(total / len(train))
         if epoch == params.epochs - 1:
-            _recompute_bn_stats(model, train, params.batch_size)
+            recompute_bn(model, lambda idx: model(*[train.batch(idx)[i] for i in (0, 2, 3)]), len(train),
+                         params.batch_size)
         model.eval()
         with torch.no_grad():
             logits = torch.cat([model(val.images[idx]) for idx in torch.arange(len(val)).split(params.batch_size)])

@@ -7,12 +7,11 @@ import pytest
 import torch
 
 from specmorph.evaluation.metrics import classification_metrics
-from specmorph.imaging.transforms import random_flip_rot90
 from specmorph.models import ModelConfig
+from specmorph.training.engine import augment_d4
 from specmorph.training.loop import (
     TensorData,
     TrainParams,
-    augment_d4,
     class_weights,
     predict_proba,
     train_model,
@@ -82,14 +81,16 @@ def test_same_seed_same_weights_different_seed_differs():
     assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, det)  # restored
 
 
-def test_augment_d4_gives_dihedral_copies_like_the_numpy_version():
+def test_augment_d4_gives_dihedral_copies_of_square_and_oblong_grids():
     x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
     out = augment_d4(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(0))  # (100, 3, 5, 5)
-    rng = np.random.default_rng(0)
-    allowed = {random_flip_rot90(x[0].numpy(), rng).tobytes() for _ in range(200)}
-    assert len(allowed) == 8  # the numpy augmentation spans all of D4
+    turns = [torch.rot90(x[0], k, dims=(1, 2)) for k in range(4)]
+    allowed = {t.numpy().tobytes() for t in turns} | {t.flip(-1).numpy().tobytes() for t in turns}
+    assert len(allowed) == 8  # the group D4, written out
     assert {a.tobytes() for a in out[0::2].numpy()} == allowed  # each output is one of the 8, and all 8 occur
     assert torch.equal(out, augment_d4(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(0)))
+    rect = augment_d4(torch.arange(12.0).view(1, 1, 3, 4).expand(200, 1, 3, 4), torch.Generator().manual_seed(0))
+    assert rect.shape == (200, 1, 3, 4) and len({tuple(o.flatten().tolist()) for o in rect}) == 4
 
 
 def test_class_weights_known_answers():

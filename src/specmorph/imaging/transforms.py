@@ -1,4 +1,4 @@
-"""The one image preprocessing path, shared by training and `specmorph predict`, plus training augmentations."""
+"""The one image preprocessing path, shared by training and `specmorph predict`."""
 
 from __future__ import annotations
 
@@ -89,22 +89,3 @@ def apply(rgb: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     if cfg.segment:
         rgb = segment(rgb, cfg.segment_params).image
     return preprocess(rgb, cfg.size, cfg.crop_fraction)
-
-
-def random_flip_rot90(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random element of the dihedral group D4: a rotation by k·90° and, half the time, a mirror.
-
-    Galaxy morphology does not depend on orientation or handedness, so all 8 are valid copies.
-
-    Args:
-        x: (..., H, W) array with H == W, e.g. (3, S, S).
-        rng: random generator.
-
-    Returns:
-        A new C-contiguous array, same shape and dtype.
-    """
-    k = int(rng.integers(4))
-    y = np.rot90(x, k, axes=(-2, -1))
-    if rng.integers(2):
-        y = y[..., ::-1]
-    return np.ascontiguousarray(y)

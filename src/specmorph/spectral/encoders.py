@@ -17,8 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from specmorph.torchutil import batch_indices
-
 logger = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("siamese", "sae", "dsca")  # contrastive; supervised autoencoder; dual-shuffle attention
@@ -176,33 +174,3 @@ def embed_array(model: Embedder, x: np.ndarray | torch.Tensor, batch_size: int =
     if not out:
         return np.zeros((0, model.cfg.embed_dim), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)
-
-
-@torch.no_grad()
-def recompute_bn_stats(model: Embedder, x: torch.Tensor, batch_size: int) -> None:
-    """Replaces BatchNorm running statistics by the mean of per-batch statistics of `model.embed` over `x`.
-
-    The exponential running averages lag behind the weights, which matters for short schedules
-    (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"); this costs one forward pass. Norms off
-    the `embed` path (a decoder's, say) keep their statistics; the model is left in eval mode.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [({k: v.clone() for k, v in m.state_dict().items()}, m.momentum) for m in norms]
-    used: set[int] = set()
-    hooks = [m.register_forward_pre_hook(lambda mod, _: used.add(id(mod))) for m in norms]
-    model.eval()
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches
-        m.train()
-    try:
-        for idx in batch_indices(torch.arange(len(x)), batch_size):
-            model.embed(x[idx])
-    finally:
-        for h in hooks:
-            h.remove()
-        for m, (state, momentum) in zip(norms, saved, strict=True):
-            m.momentum = momentum
-            if id(m) not in used:
-                m.load_state_dict(state)
-        model.eval()

@@ -43,7 +43,7 @@ def _up_relu(c_in: int, c_out: int) -> nn.Sequential:
 
     No BatchNorm in the decoder: it trains faster without (a constant cube is reconstructed in half
     the steps), and its eval-mode output then does not depend on running statistics off the `embed`
-    path, which `recompute_bn_stats` does not refresh.
+    path, which `engine.recompute_bn` does not refresh.
     """
     return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU(inplace=True))
 

@@ -11,9 +11,8 @@ used only for the loss, as in SimCLR, where the representation before it transfe
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,18 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from specmorph.spectral.embedder_io import register
-from specmorph.spectral.encoders import (
-    ConvEncoder,
-    Embedder,
-    EmbedderConfig,
-    recompute_bn_stats,
-)
-from specmorph.torchutil import batch_indices, one_cycle_adamw, torch_settings
-
-logger = logging.getLogger(__name__)
+from specmorph.spectral.encoders import ConvEncoder, Embedder, EmbedderConfig
+from specmorph.training.engine import Recipe, augment_d4, fit
 
 PROJ_DEFAULTS = {"proj_hidden": 256, "proj_dim": 128}  # SimCLR-style head, embed_dim -> 256 -> 128
 
@@ -70,17 +61,13 @@ class SiameseEmbedder(Embedder):
 
 
 @dataclass(frozen=True)
-class SiameseParams:
-    """Optimisation and augmentation settings of the contrastive training.
+class SiameseParams(Recipe):
+    """The contrastive recipe: `engine.Recipe` (with its defaults) plus the loss and view settings.
+
+    `augment` is not used: the two views always get their own geometry, blur and noise (`augment`).
 
     Attributes:
-        epochs: passes over the cubes.
-        batch_size: cubes per step (each gives two views, so 2·batch_size forward passes).
-        lr: peak learning rate of the one-cycle schedule (AdamW).
         tau: NT-Xent temperature.
-        seed: torch seed for initial weights, data order and augmentations.
-        num_threads: torch CPU threads (results are reproducible for a fixed value).
-        weight_decay: AdamW decoupled weight decay on weight matrices and kernels.
         snr_range: (low, high) S/N of the added noise, relative to each cube's std, drawn uniformly.
         blur_sigma_max: largest Gaussian blur σ, pixels (σ is drawn uniformly from [0, max]).
         max_shift: largest spatial shift, pixels, per axis.
@@ -89,23 +76,17 @@ class SiameseParams:
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3
+    pct_start: float = 0.1
     tau: float = 0.2
-    seed: int = 0
-    num_threads: int = 2
-    weight_decay: float = 1e-4
     snr_range: tuple[float, float] = (5.0, 50.0)
     blur_sigma_max: float = 1.5
     max_shift: int = 2
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "snr_range", tuple(float(s) for s in self.snr_range))
         bad = {
-            "epochs": self.epochs < 1,
-            "batch_size": self.batch_size < 2,
-            "lr": self.lr <= 0,
             "tau": self.tau <= 0,
-            "num_threads": self.num_threads < 1,
-            "weight_decay": self.weight_decay < 0,
             "snr_range": len(self.snr_range) != 2 or not 0 < self.snr_range[0] <= self.snr_range[1],
             "blur_sigma_max": self.blur_sigma_max < 0,
             "max_shift": self.max_shift < 0,
@@ -116,27 +97,12 @@ class SiameseParams:
 
 
 def _geometry(x: torch.Tensor, gen: torch.Generator, max_shift: int) -> torch.Tensor:
-    """A random grid symmetry then a random roll per cube, done as one gather.
-
-    The symmetry is k·90° then a mirror half the time (k even on a non-square grid, where a quarter
-    turn would change the shape); the roll is (dy, dx) in [-max_shift, max_shift] pixels, wrapping.
-    The moves are applied to an image of pixel indices, which then picks the output pixels.
-    """
-    b, c, h, w = x.shape
-    k = torch.randint(4, (b,), generator=gen)  # (B,) quarter turns
-    if h != w:
-        k = k - k % 2
-    flip = torch.randint(2, (b,), generator=gen).bool()  # (B,)
-    d = torch.randint(-max_shift, max_shift + 1, (b, 2), generator=gen)  # (B, 2) pixels
-    pix = torch.arange(h * w).view(h, w)  # source index of each pixel
-    src = []
-    for i in range(b):
-        moved = torch.rot90(pix, int(k[i]))
-        if flip[i]:
-            moved = moved.flip(-1)
-        src.append(moved.roll((int(d[i, 0]), int(d[i, 1])), dims=(0, 1)).reshape(-1))
-    index = torch.stack(src)[:, None, :].expand(b, c, h * w)  # (B, C, H·W)
-    return x.reshape(b, c, h * w).gather(2, index).view(b, c, h, w)
+    """A random grid symmetry (`engine.augment_d4`), then a roll by (dy, dx) in [-max_shift, max_shift] px per cube."""
+    out = augment_d4(x, gen)
+    d = torch.randint(-max_shift, max_shift + 1, (x.shape[0], 2), generator=gen)  # (B, 2) pixels
+    for i in range(x.shape[0]):
+        out[i] = out[i].roll((int(d[i, 0]), int(d[i, 1])), dims=(1, 2))
+    return out
 
 
 def _blur_matrix(sigma: torch.Tensor, n: int, radius: int) -> torch.Tensor:
@@ -212,13 +178,44 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
     return F.cross_entropy(sim, target)
 
 
+@dataclass
+class SiameseTask:
+    """`engine.Task` of the contrastive embedder: two augmented views per cube, NT-Xent, no validation."""
+
+    x: torch.Tensor  # (N, C, H, W)
+    params: SiameseParams
+    monitor: str = ""
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.x)
+
+    def batch(self, idx: torch.Tensor, aug_gen: torch.Generator | None, rank: int, world: int) -> tuple:
+        assert aug_gen is not None, "train_siamese always augments"
+        gen, p = aug_gen, self.params
+        aug = {"snr_range": p.snr_range, "blur_sigma_max": p.blur_sigma_max, "max_shift": p.max_shift}
+        x = self.x[idx]
+        return (torch.cat([augment(x, gen, **aug), augment(x, gen, **aug)]),)  # (2B, C, H, W)
+
+    def objective(self, model: SiameseEmbedder, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        z = model(views)  # (2B, proj_dim)
+        z1, z2 = z.chunk(2)
+        return nt_xent(z1, z2, self.params.tau), {"pos_top1": _positive_top1(z.detach()) / 2}
+
+    def forward(self, model: SiameseEmbedder, idx: torch.Tensor) -> None:
+        model.embed(self.x[idx])
+
+    def validate(self, model: SiameseEmbedder) -> dict[str, float]:
+        return {}
+
+
 def train_siamese(
     cfg: EmbedderConfig,
     cubes: np.ndarray | torch.Tensor,
     params: SiameseParams,
     on_epoch: Callable[[int, dict], None] | None = None,
 ) -> tuple[SiameseEmbedder, list[dict]]:
-    """Trains a fresh `SiameseEmbedder(cfg)` contrastively on unlabelled cubes; the last-epoch weights are returned.
+    """Trains a fresh `SiameseEmbedder(cfg)` contrastively on unlabelled cubes (`engine.fit`); last-epoch weights.
 
     Args:
         cfg: kind "siamese" configuration; its (C, H, W) must match the cubes.
@@ -227,9 +224,8 @@ def train_siamese(
         on_epoch: called as on_epoch(epoch, metrics) after each epoch (1-based), e.g. to log to dvclive.
 
     Returns:
-        (model in eval mode, history): one dict per epoch with epoch, lr (at the epoch's end),
-        train_loss (NT-Xent, mean over steps weighted by batch size), pos_top1 (fraction of views
-        whose most similar other view is their pair), seconds and cubes_per_s.
+        (model in eval mode, history): `engine.fit`'s, with train_loss (NT-Xent) and pos_top1 (fraction
+        of views whose most similar other view is their pair).
     """
     x_all = torch.as_tensor(cubes, dtype=torch.float32)
     if x_all.ndim != 4 or tuple(x_all.shape[1:]) != cfg.input_shape:
@@ -238,48 +234,9 @@ def train_siamese(
         raise ValueError(f"train_siamese: need at least 2 cubes, got {len(x_all)}")
     if not torch.isfinite(x_all).all():
         raise ValueError("train_siamese: cubes contain NaN or inf (mask them in cube preparation)")
-    aug = {"snr_range": params.snr_range, "blur_sigma_max": params.blur_sigma_max, "max_shift": params.max_shift}
-    history: list[dict] = []
-    with torch_settings(params.num_threads):
-        torch.manual_seed(params.seed)
-        order_gen = torch.Generator().manual_seed(params.seed)
-        aug_gen = torch.Generator().manual_seed(params.seed + 1)
-        model = SiameseEmbedder(cfg)
-        steps = len(batch_indices(torch.arange(len(x_all)), params.batch_size))
-        opt, sched = one_cycle_adamw(model, params.lr, params.weight_decay, params.epochs * steps, pct_start=0.1)
-        for epoch in tqdm(range(1, params.epochs + 1), desc="train siamese", disable=None, leave=False):
-            t0 = time.perf_counter()
-            model.train()
-            loss_sum, top1 = 0.0, 0
-            for idx in batch_indices(torch.randperm(len(x_all), generator=order_gen), params.batch_size):
-                x = x_all[idx]
-                views = torch.cat([augment(x, aug_gen, **aug), augment(x, aug_gen, **aug)])  # (2B, C, H, W)
-                z = model(views)  # (2B, proj_dim)
-                z1, z2 = z.chunk(2)
-                loss = nt_xent(z1, z2, params.tau)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += loss.item() * len(idx)
-                top1 += _positive_top1(z.detach())
-            if epoch == params.epochs:
-                recompute_bn_stats(model, x_all, params.batch_size)
-            seconds = time.perf_counter() - t0
-            metrics = {
-                "epoch": epoch,
-                "lr": float(sched.get_last_lr()[0]),
-                "train_loss": loss_sum / len(x_all),
-                "pos_top1": top1 / (2 * len(x_all)),
-                "seconds": seconds,
-                "cubes_per_s": len(x_all) / seconds,
-            }
-            history.append(metrics)
-            logger.info("siamese epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
-            if on_epoch is not None:
-                on_epoch(epoch, metrics)
-    model.eval()
-    return model, history
+    params = dataclasses.replace(params, augment=True)  # the views are the method
+    return fit(lambda: SiameseEmbedder(cfg), SiameseTask(x_all, params), params, "siamese", on_epoch,
+               torch.device("cpu"))
 
 
 def _positive_top1(z: torch.Tensor) -> int:

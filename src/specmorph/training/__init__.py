@@ -1,5 +1,1 @@
-"""Training: the supervised loop shared by every model kind, with identical budgets across kinds."""
-
-from specmorph.training.loop import TensorData, TrainParams, predict_proba, train_model
-
-__all__ = ["TensorData", "TrainParams", "predict_proba", "train_model"]
+"""Training: the one engine (`engine`) and the classifiers' task on it (`loop`), distributed helpers, the model plan."""
