@@ -49,10 +49,8 @@ def tiny_params(params: dict) -> dict:
     """The tiny profile with the settings of tests/pipeline/test_end_to_end.py's run_dir fixture."""
     p = copy.deepcopy(params)
     p["profile"] = "tiny"
-    p["train"].update(epochs=1, depth=[1, 1], width=8)
     p["evaluate"]["seeds"] = [0, 1]
     p["pca_rf"]["n_estimators"] = 20
-    p["cvt"].update(epochs=1, dims=[8, 16, 32], depths=[1, 1, 1])
     p["embed"].update(epochs=1, folds=2, knn_k=1, width=8, embed_dim=16)
     return p
 

@@ -39,12 +39,13 @@ from specmorph.io.images import read_image
 from specmorph.models import build_model
 from specmorph.models.checkpoint import load_checkpoint, save_checkpoint
 from specmorph.models.config import ModelConfig
-from specmorph.params import build, load_params
+from specmorph.params import build, load_params, profile_block
 from specmorph.predict import run_predict
 from specmorph.sky.observe import encode_jpeg, render_cutout
 from specmorph.sky.population import draw_galaxy
 from specmorph.sky.survey import gz2_pixscale
 from specmorph.taxonomy import CLASSES
+from specmorph.training.budget import Budget
 
 NAME = "predict"
 TARGET = 0.8
@@ -84,11 +85,11 @@ def make_cutouts(out_dir: Path, n: int, seed: int = 0) -> list[Path]:
 
 def make_checkpoint(path: Path, params: dict) -> PreprocessConfig:
     """Saves an untrained default-profile rgb model with the default preprocessing; returns the preprocessing."""
-    p = params["train"]
-    prep = PreprocessConfig(size=int(p["image_size"]), crop_fraction=float(p["crop_fraction"]), segment=True,
+    p, b = params["train"], build(Budget, *profile_block(params, "train.budget"))
+    prep = PreprocessConfig(size=b.image_size, crop_fraction=float(p["crop_fraction"]), segment=True,
                             segment_params=build(SegmentParams, params["segment"], "segment"))
-    cfg = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=int(p["image_size"]),
-                      depth=tuple(p["depth"]), width=int(p["width"]), feature_dim=int(p["feature_dim"]),
+    cfg = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=b.image_size,
+                      depth=b.depth, width=b.width, feature_dim=int(p["feature_dim"]),
                       head_hidden=int(p["head_hidden"]), preprocess=prep.to_dict())
     torch.manual_seed(0)
     save_checkpoint(path, build_model(cfg), cfg, {"seed": 0})

@@ -44,9 +44,10 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import read_product, write_product
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
-from specmorph.params import build, load_params
+from specmorph.params import build, load_params, profile_block
 from specmorph.taxonomy import CLASSES
 from specmorph.training import engine, loop
+from specmorph.training.budget import Budget
 from specmorph.training.dataset import build_set
 from specmorph.training.loop import TensorData, TrainParams, class_weights, train_model
 from specmorph.training.objectives import LossParams, gated_loss
@@ -94,11 +95,11 @@ def make_inputs(tmp: Path, n_train: int, out_size: int, spec_dim: int, seed: int
 
 def model_config(params: dict, kind: str, spec_dim: int) -> ModelConfig:
     """The network config `stages/train.py` builds from params.yaml for `kind`."""
-    p = params["train"]
-    prep = PreprocessConfig(size=int(p["image_size"]), crop_fraction=float(p["crop_fraction"]), segment=True,
+    p, b = params["train"], build(Budget, *profile_block(params, "train.budget"))
+    prep = PreprocessConfig(size=b.image_size, crop_fraction=float(p["crop_fraction"]), segment=True,
                             segment_params=build(SegmentParams, params["segment"], "segment"))
-    return ModelConfig(kind=kind, n_classes=len(CLASSES), label_cols=CLASSES, image_size=int(p["image_size"]),
-                       depth=tuple(p["depth"]), width=int(p["width"]), feature_dim=int(p["feature_dim"]),
+    return ModelConfig(kind=kind, n_classes=len(CLASSES), label_cols=CLASSES, image_size=b.image_size,
+                       depth=b.depth, width=b.width, feature_dim=int(p["feature_dim"]),
                        head_hidden=int(p["head_hidden"]), spec_dim=spec_dim, spec_hidden=int(p["spec_hidden"]),
                        spec_dropout=float(p["spec_dropout"]), gate=str(p["gate"]), preprocess=prep.to_dict())
 
@@ -114,11 +115,11 @@ def read_inputs(paths: dict[str, Path]) -> tuple:
 
 def make_sets(params: dict, table, seg_images, seg_ids, features, feature_ids) -> tuple[TensorData, TensorData]:
     """The train stage's grouped fit/validation split of the training rows and `build_set` of each."""
-    p = params["train"]
+    p, b = params["train"], build(Budget, *profile_block(params, "train.budget"))
     rows = table[table["split"] == "train"].reset_index(drop=True)
     fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), float(p["val_frac"]),
                                      int(params["seed"]), class_names=CLASSES)
-    size, crop = int(p["image_size"]), float(p["crop_fraction"])
+    size, crop = b.image_size, float(p["crop_fraction"])
     return tuple(build_set(rows.iloc[idx], seg_images, seg_ids, features, feature_ids, size, crop).data
                  for idx in (fit_idx, val_idx))
 
@@ -225,16 +226,16 @@ def main(argv: list[str] | None = None) -> None:
     n_train = args.n_train or (200 if args.quick else 600)
     repeat, repeat_extra = (3, 3) if args.quick else (5, 3)
     params = load_params(PARAMS_PATH)
-    p = params["train"]
-    epochs = args.epochs or (1 if args.quick else int(p["epochs"]))
+    p, b = params["train"], build(Budget, *profile_block(params, "train.budget"))
+    epochs = args.epochs or (1 if args.quick else b.epochs)
     spec_dim = int(params.get("spectra", {}).get("n_components", 12))  # PCA embedding width
     tp = TrainParams(epochs=epochs, batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                      weight_decay=float(p["weight_decay"]), seed=0, num_threads=args.threads)
     losses = build(LossParams, p["losses"], "train.losses")
     torch.set_num_threads(tp.num_threads)  # the baseline's threads = train_model's
     result: dict = {"compares": __doc__.split("\n\n")[1:3], "n_train_split": n_train, "epochs": epochs,
-                    "params_epochs": int(p["epochs"]), "batch_size": tp.batch_size, "threads": tp.num_threads,
-                    "image_size": int(p["image_size"]), "segment_out_size": int(params["segment"]["out_size"])}
+                    "params_epochs": b.epochs, "batch_size": tp.batch_size, "threads": tp.num_threads,
+                    "image_size": b.image_size, "segment_out_size": int(params["segment"]["out_size"])}
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         t0 = time.perf_counter()
         paths = make_inputs(Path(tmp), n_train, int(params["segment"]["out_size"]), spec_dim)
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
             res["bare_s_per_image_per_epoch"] = bare_epoch / len(fit)
             res["epoch_ratio"] = bare_epoch / (bd["epoch_loop_s_per_epoch"] + bd["validation_s"] / epochs)
             res[f"projected_ratio_at_{p['epochs']}_epochs"] = projected_ratio(bd, bare_epoch, epochs,
-                                                                               int(p["epochs"]))
+                                                                               b.epochs)
             result[key] = res
             print(f"{key}: ratio {res['ratio']:.3f}, ours {res['ours']['items_per_s']:.0f} img/s, "
                   f"bare {res['baseline']['items_per_s']:.0f} img/s", file=sys.stderr)

@@ -18,8 +18,9 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
 from specmorph.models.config import ModelConfig
-from specmorph.params import build
+from specmorph.params import build, profile_block
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
+from specmorph.training.budget import Budget, CvtBudget
 from specmorph.training.dataset import build_set
 from specmorph.training.loop import TrainParams, predict_proba, train_model
 
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.images}: no GZ2 training image of the 5-class subset in class(es) {', '.join(missing)}"
         )
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
-    size, crop = int(p["image_size"]), float(p["crop_fraction"])
+    budget, resnet = build(CvtBudget, *profile_block(params, "cvt.budget")), build(Budget, *profile_block(
+        params, "train.budget"))
+    size, crop = budget.image_size, float(p["crop_fraction"])
     train, test = (build_set(rows[rows["split"] == split], seg["images"], seg_ids, np.zeros((0, 1), np.float32), [],
                              size, crop) for split in ("train", "test"))
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
@@ -58,10 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     for seed in seeds:
         for name, kind in MODELS.items():
             cfg = ModelConfig(kind=kind, n_classes=len(FIVE_CLASSES), label_cols=FIVE_CLASSES, image_size=size,
-                              depth=tuple(t["depth"]), width=int(t["width"]), feature_dim=int(t["feature_dim"]),
-                              head_hidden=int(t["head_hidden"]), cvt_dims=tuple(p["dims"]),
-                              cvt_depths=tuple(p["depths"]), cvt_heads=tuple(p["heads"]), preprocess=preprocess)
-            tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                              depth=resnet.depth, width=resnet.width, feature_dim=int(t["feature_dim"]),
+                              head_hidden=int(t["head_hidden"]), cvt_dims=budget.dims, cvt_depths=budget.depths,
+                              cvt_heads=budget.heads, preprocess=preprocess)
+            tp = TrainParams(epochs=budget.epochs, batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                              weight_decay=float(p["weight_decay"]), seed=seed)
             model, history = train_model(cfg, tp, train.data, None)
             pred = predict_proba(model, test.data.images).argmax(axis=1)  # RGB only

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from specmorph.catalog.selection import REQUIRED_COLUMNS
 from specmorph.io.local import LocalSources, ingest_local
-from specmorph.params import ParamsError, build, load_params, section
+from specmorph.params import ParamsError, build, load_params, profile_block, section
 from specmorph.remote.plan import format_plan
 from specmorph.remote.sources import RemoteSources
 from specmorph.remote.survey import RemoteOptions, ingest_remote
@@ -18,11 +18,8 @@ SOURCES = ("synthetic", "local", "remote")
 
 
 def _synthetic(params: dict, out_dir: Path) -> dict:
-    profile = params.get("profile", "default")
-    sky = section(params, "sky")
-    if profile not in sky:
-        raise ParamsError(f"params.yaml: profile {profile!r} has no block sky.{profile}; have {', '.join(sky)}")
-    cfg = build(SkyConfig, {"seed": params.get("seed", 42), **sky[profile]}, f"sky.{profile}")
+    sky, where = profile_block(params, "sky")
+    cfg = build(SkyConfig, {"seed": params.get("seed", 42), **sky}, where)
     return generate_survey(out_dir, cfg)
 
 

@@ -19,10 +19,11 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
 from specmorph.models.config import ModelConfig
-from specmorph.params import build
+from specmorph.params import build, profile_block
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
 from specmorph.taxonomy import CLASSES
 from specmorph.training import distributed
+from specmorph.training.budget import Budget
 from specmorph.training.dataset import build_set
 from specmorph.training.guided import plan, train_jobs
 from specmorph.training.loop import TrainParams
@@ -67,13 +68,14 @@ def run(args: argparse.Namespace, params: dict, p: dict) -> None:
     rows = table[table["split"] == "train"].reset_index(drop=True)
     fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), float(p["val_frac"]),
                                      int(params["seed"]), class_names=CLASSES)
-    size, crop = int(p["image_size"]), float(p["crop_fraction"])
+    budget = build(Budget, *profile_block(params, "train.budget"))
+    size, crop = budget.image_size, float(p["crop_fraction"])
     fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
                                   segment_params=build(SegmentParams, params["segment"], "segment")).to_dict()
-    base = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=size, depth=tuple(p["depth"]),
-                       width=int(p["width"]), feature_dim=int(p["feature_dim"]), head_hidden=int(p["head_hidden"]),
+    base = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=size, depth=budget.depth,
+                       width=budget.width, feature_dim=int(p["feature_dim"]), head_hidden=int(p["head_hidden"]),
                        spec_dim=int(feats["embedding"].shape[1]), spec_hidden=int(p["spec_hidden"]),
                        spec_dropout=float(p["spec_dropout"]), gate=str(p["gate"]), preprocess=preprocess)
     losses = build(LossParams, p["losses"], "train.losses")
@@ -86,8 +88,8 @@ def run(args: argparse.Namespace, params: dict, p: dict) -> None:
     p_hash = params_hash({k: v for k, v in p.items() if k not in ("device", "backend")})  # where, not what, trains
     summary = {}
     for seed in [int(s) for s in params["evaluate"]["seeds"]]:
-        tp = TrainParams(epochs=int(p["epochs"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
-                         weight_decay=float(p["weight_decay"]), seed=seed, num_threads=threads)
+        tp = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=int(p["batch_size"]),
+                         lr=float(p["lr"]), weight_decay=float(p["weight_decay"]), seed=seed, num_threads=threads)
         lives: list[Live] = []
         on_epoch_for = live_logger(Path(args.live_dir), seed, lives) if main_rank else None
         trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, on_epoch_for,
@@ -100,7 +102,9 @@ def run(args: argparse.Namespace, params: dict, p: dict) -> None:
             save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
                             {"seed": seed, "model": params["model"], "history": without_timing(t.history),
                              "params_hash": p_hash, "n_train": len(fit.table), "n_val": len(val.table)})
-            summary[f"{name}_seed{seed}"] = {k: t.history[-1][k] for k in ("train_acc", "val_acc", "val_macro_f1")}
+            kept = next(h for h in t.history if h["best"])  # the returned weights' epoch
+            summary[f"{name}_seed{seed}"] = {"epoch": kept["epoch"], "epochs_run": len(t.history),
+                                             **{k: kept[k] for k in ("train_acc", "val_acc", "val_macro_f1")}}
     if not main_rank:
         return
     shutil.rmtree(models_dir, ignore_errors=True)

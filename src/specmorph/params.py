@@ -71,6 +71,23 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
     return cls(**kwargs)
 
 
+def profile_block(params: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The block at dotted `path` (e.g. "sky", "train.budget") for the chosen `profile`, and its dotted name.
+
+    Raises:
+        ParamsError: naming the path when a section on it is missing or has no block for the profile.
+    """
+    profile = str(params.get("profile", "default"))
+    node: Any = params
+    for depth, part in enumerate(path.split(".")):
+        node = section(node, part) if depth == 0 else node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ParamsError(f"params.yaml: '{path}' is missing or not a mapping")
+    if not isinstance(node.get(profile), dict):
+        raise ParamsError(f"params.yaml: profile {profile!r} has no block {path}.{profile}; have {', '.join(node)}")
+    return node[profile], f"{path}.{profile}"
+
+
 def _has_defaults(cls: type) -> bool:
     try:
         cls()

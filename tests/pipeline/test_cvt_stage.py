@@ -24,10 +24,9 @@ def _params(work: Path) -> Path:
     """A tiny-profile params.yaml in `work`: 2 seeds, 1 epoch, tiny CvT and ResNet."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["profile"] = "tiny"
-    params["train"].update(depth=[1, 1], width=8, feature_dim=16, head_hidden=0)
+    params["train"].update(feature_dim=16, head_hidden=0)
     params["evaluate"]["seeds"] = SEEDS
-    params["cvt"] = {"image_size": 32, "crop_fraction": 0.5, "dims": [8, 16, 32], "depths": [1, 1, 1],
-                     "heads": [1, 2, 4], "epochs": 1, "batch_size": 8, "lr": 0.002, "weight_decay": 0.0001}
+    params["cvt"].update(batch_size=8)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     return work / "params.yaml"
 

@@ -34,10 +34,8 @@ def run_dir(tmp_path_factory):
     work = tmp_path_factory.mktemp("pipeline")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["profile"] = "tiny"
-    params["train"].update(epochs=1, depth=[1, 1], width=8)
     params["evaluate"]["seeds"] = [0, 1]
     params["pca_rf"]["n_estimators"] = 20
-    params["cvt"].update(epochs=1, dims=[8, 16, 32], depths=[1, 1, 1])
     params["embed"].update(epochs=1, folds=2, knn_k=1, width=8, embed_dim=16)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     return work

@@ -1,0 +1,63 @@
+"""What `profile` sets for the image classifiers: the network's size and how long it trains.
+
+`train.budget.<profile>` and `cvt.budget.<profile>` in params.yaml; every model compared in one study
+(the RGB-only baseline and each guided model; the CvT and its ResNet baseline) gets the same budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _check(name: str, bad: dict[str, bool], obj: object) -> None:
+    if any(bad.values()):
+        names = ", ".join(f"{k}={getattr(obj, k)}" for k, v in bad.items() if v)
+        raise ValueError(f"{name} out of range: {names}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The ResNet classifiers' budget (`train.budget.<profile>`).
+
+    Attributes:
+        image_size: network input side, px.
+        depth: residual blocks per stage.
+        width: channels of the first stage (doubling per stage).
+        epochs: most passes over the training images.
+        patience: early stopping on the validation loss after this many epochs without improvement,
+            best weights restored (0: every epoch, last weights).
+    """
+
+    image_size: int = 64
+    depth: tuple[int, ...] = (1, 1, 1)
+    width: int = 16
+    epochs: int = 20
+    patience: int = 0
+
+    def __post_init__(self) -> None:
+        _check("Budget", {"image_size": self.image_size < 8, "depth": not self.depth or min(self.depth) < 1,
+                          "width": self.width < 1, "epochs": self.epochs < 1, "patience": self.patience < 0}, self)
+
+
+@dataclass(frozen=True)
+class CvtBudget:
+    """The CvT study's budget (`cvt.budget.<profile>`); its ResNet baseline takes `train`'s depth and width.
+
+    Attributes:
+        image_size: network input side, px (divided by 4, 2, 2 by the CvT stages).
+        dims: embedding width per stage.
+        depths: transformer blocks per stage.
+        heads: attention heads per stage.
+        epochs: passes over the training images (both models).
+    """
+
+    image_size: int = 64
+    dims: tuple[int, ...] = (32, 64, 128)
+    depths: tuple[int, ...] = (1, 1, 2)
+    heads: tuple[int, ...] = (1, 2, 4)
+    epochs: int = 10
+
+    def __post_init__(self) -> None:
+        lengths = {len(self.dims), len(self.depths), len(self.heads)}
+        _check("CvtBudget", {"image_size": self.image_size < 8, "dims": len(lengths) != 1,
+                             "epochs": self.epochs < 1}, self)
