@@ -16,8 +16,9 @@ Run: `python benchmarks/cost_table.py` → prints a Markdown table, writes resul
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from specmorph.io.atomic import atomic_file
 
 RESULTS = Path(__file__).parent / "results"
 N_CUBES = 895  # eCALIFA V500 cubes
@@ -86,9 +87,8 @@ def main() -> None:
     payload = {"per_item_costs": costs, "assumptions": {"n_cubes": N_CUBES, "n_gz2": N_GZ2,
                "train_fraction": TRAIN_FRACTION, "epochs": EPOCHS, "seeds": SEEDS, "networks": NETWORKS,
                "dask_startup_s": DASK_STARTUP_S}, "rows": rows, "markdown": markdown}
-    tmp = RESULTS / "cost_table.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, RESULTS / "cost_table.json")
+    with atomic_file(RESULTS / "cost_table.json") as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
     print("per-item costs (s): " + ", ".join(f"{k} {v:.4g}" for k, v in costs.items()))
     print(markdown)
 

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from specmorph.io.atomic import atomic_file
+
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
@@ -108,9 +110,8 @@ def finish(name: str, result: dict, ratio: float, target: float) -> Path:
                "machine": {"processor": platform.machine(), "cores": len(os.sched_getaffinity(0)),
                            "python": platform.python_version()},
                "peak_rss_mb": peak_rss_mb(), **result}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
     print(f"ratio {name} {ratio:.3f} target {target}")
     return path

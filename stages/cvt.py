@@ -1,7 +1,5 @@
 """Stage `cvt`: a CvT and a ResNet baseline on the high-confidence 5-class GZ2 subset, same split, budget and seeds."""
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ from specmorph.evaluation.report import aggregate_seeds, compare
 from specmorph.evaluation.study import TestSet, gradcam_galleries
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig
+from specmorph.io.atomic import atomic_dir
 from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
@@ -53,29 +52,25 @@ def main(argv: list[str] | None = None) -> None:
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
                                   segment_params=build(SegmentParams, params["segment"], "segment")).to_dict()
     models_dir = Path(args.models_dir)
-    work_dir = models_dir.with_name(f".{models_dir.name}.partial")  # renamed only once every model is saved
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
     results: dict[str, dict] = {name: {} for name in MODELS}
     cvt_pred = []  # per seed, (n_test,) class indices, pooled into the confusion CSV
-    for seed in seeds:
-        for name, kind in MODELS.items():
-            cfg = ModelConfig(kind=kind, n_classes=len(FIVE_CLASSES), label_cols=FIVE_CLASSES, image_size=size,
-                              depth=resnet.depth, width=resnet.width, feature_dim=int(t["feature_dim"]),
-                              head_hidden=int(t["head_hidden"]), cvt_dims=budget.dims, cvt_depths=budget.depths,
-                              cvt_heads=budget.heads, preprocess=preprocess)
-            tp = TrainParams(epochs=budget.epochs, batch_size=int(p["batch_size"]), lr=float(p["lr"]),
-                             weight_decay=float(p["weight_decay"]), seed=seed)
-            model, history = train_model(cfg, tp, train.data, None)
-            pred = predict_proba(model, test.data.images).argmax(axis=1)  # RGB only
-            results[name][seed] = classification_metrics(test.data.labels.numpy(), pred, FIVE_CLASSES)
-            if name == "cvt":
-                cvt_pred.append(pred)
-            save_checkpoint(work_dir / f"{name}_seed{seed}.pt", model, cfg,
-                            {"seed": seed, "history": without_timing(history), "params_hash": params_hash(p),
-                             "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
-    shutil.rmtree(models_dir, ignore_errors=True)
-    os.replace(work_dir, models_dir)
+    with atomic_dir(models_dir) as work_dir:  # renamed to models_dir only once every model is saved
+        for seed in seeds:
+            for name, kind in MODELS.items():
+                cfg = ModelConfig(kind=kind, n_classes=len(FIVE_CLASSES), label_cols=FIVE_CLASSES, image_size=size,
+                                  depth=resnet.depth, width=resnet.width, feature_dim=int(t["feature_dim"]),
+                                  head_hidden=int(t["head_hidden"]), cvt_dims=budget.dims, cvt_depths=budget.depths,
+                                  cvt_heads=budget.heads, preprocess=preprocess)
+                tp = TrainParams(epochs=budget.epochs, batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                                 weight_decay=float(p["weight_decay"]), seed=seed)
+                model, history = train_model(cfg, tp, train.data, None)
+                pred = predict_proba(model, test.data.images).argmax(axis=1)  # RGB only
+                results[name][seed] = classification_metrics(test.data.labels.numpy(), pred, FIVE_CLASSES)
+                if name == "cvt":
+                    cvt_pred.append(pred)
+                save_checkpoint(work_dir / f"{name}_seed{seed}.pt", model, cfg,
+                                {"seed": seed, "history": without_timing(history), "params_hash": params_hash(p),
+                                 "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
     gradcam_galleries(models_dir / f"cvt_seed{seeds[0]}.pt", TestSet("test", test.data.images.numpy(),
                       test.data.labels.numpy(), test.table["galaxy_id"].to_numpy()), args.gradcam_dir, 4)
     write_confusion_csv(np.tile(test.data.labels.numpy(), len(seeds)), np.concatenate(cvt_pred), list(FIVE_CLASSES),

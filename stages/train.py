@@ -5,8 +5,7 @@ trains (`training.distributed`), rank 0 alone writes, and all finish together.
 """
 
 import argparse
-import os
-import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from dvclive import Live
 from specmorph.catalog.splits import grouped_split
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig
+from specmorph.io.atomic import atomic_dir
 from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
@@ -79,36 +79,31 @@ def run(args: argparse.Namespace, params: dict, p: dict) -> None:
                        spec_dim=int(feats["embedding"].shape[1]), spec_hidden=int(p["spec_hidden"]),
                        spec_dropout=float(p["spec_dropout"]), gate=str(p["gate"]), preprocess=preprocess)
     losses = build(LossParams, p["losses"], "train.losses")
-    models_dir = Path(args.models_dir)
-    work_dir = models_dir.with_name(f".{models_dir.name}.partial")  # renamed only once every model is saved
-    if main_rank:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        work_dir.mkdir(parents=True)
     threads = max(1, TrainParams.num_threads // distributed.local_world_size())  # the node's cores, shared
     p_hash = params_hash({k: v for k, v in p.items() if k not in ("device", "backend")})  # where, not what, trains
     summary = {}
-    for seed in [int(s) for s in params["evaluate"]["seeds"]]:
-        tp = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=int(p["batch_size"]),
-                         lr=float(p["lr"]), weight_decay=float(p["weight_decay"]), seed=seed, num_threads=threads)
-        lives: list[Live] = []
-        on_epoch_for = live_logger(Path(args.live_dir), seed, lives) if main_rank else None
-        trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, on_epoch_for,
-                             teacher_spectra=bool(p["teacher_spectra"]))
-        for live in lives:
-            live.end()
-        if not main_rank:
-            continue
-        for name, t in trained.items():
-            save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
-                            {"seed": seed, "model": params["model"], "history": without_timing(t.history),
-                             "params_hash": p_hash, "n_train": len(fit.table), "n_val": len(val.table)})
-            kept = next(h for h in t.history if h["best"])  # the returned weights' epoch
-            summary[f"{name}_seed{seed}"] = {"epoch": kept["epoch"], "epochs_run": len(t.history),
-                                             **{k: kept[k] for k in ("train_acc", "val_acc", "val_macro_f1")}}
+    # rank 0 saves into a work directory, renamed to --models-dir only once every model is saved
+    with atomic_dir(args.models_dir) if main_rank else nullcontext() as work_dir:
+        for seed in [int(s) for s in params["evaluate"]["seeds"]]:
+            tp = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=int(p["batch_size"]),
+                             lr=float(p["lr"]), weight_decay=float(p["weight_decay"]), seed=seed, num_threads=threads)
+            lives: list[Live] = []
+            on_epoch_for = live_logger(Path(args.live_dir), seed, lives) if main_rank else None
+            trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, on_epoch_for,
+                                 teacher_spectra=bool(p["teacher_spectra"]))
+            for live in lives:
+                live.end()
+            if not main_rank:
+                continue
+            for name, t in trained.items():
+                save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
+                                {"seed": seed, "model": params["model"], "history": without_timing(t.history),
+                                 "params_hash": p_hash, "n_train": len(fit.table), "n_val": len(val.table)})
+                kept = next(h for h in t.history if h["best"])  # the returned weights' epoch
+                summary[f"{name}_seed{seed}"] = {"epoch": kept["epoch"], "epochs_run": len(t.history),
+                                                 **{k: kept[k] for k in ("train_acc", "val_acc", "val_macro_f1")}}
     if not main_rank:
         return
-    shutil.rmtree(models_dir, ignore_errors=True)
-    os.replace(work_dir, models_dir)
     write_metrics({"model": params["model"], "rgb_inference": p["rgb_inference"],
                    "teacher_spectra": bool(p["teacher_spectra"]), "n_train": len(fit.table),
                    "n_val": len(val.table), "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()),

@@ -1,8 +1,11 @@
 """Helpers shared by the stage scripts."""
 
+import json
 import os
+import subprocess
+import sys
 
-from specmorph.stage_utils import relative_paths, without_timing
+from specmorph.stage_utils import relative_paths, without_timing, write_metrics
 
 
 def test_relative_paths_equal_os_relpath_for_every_path(tmp_path, monkeypatch):
@@ -17,3 +20,17 @@ def test_without_timing_drops_only_the_wall_clock_figures():
     history = [{"epoch": 1, "train_loss": 0.5, "seconds": 1.2, "rows_per_s": 800.0, "val_acc": 0.4}]
     assert without_timing(history) == [{"epoch": 1, "train_loss": 0.5, "val_acc": 0.4}]
     assert history[0]["seconds"] == 1.2  # the input is left alone
+
+
+def test_write_metrics_writes_indented_json_with_a_final_newline(tmp_path):
+    path = tmp_path / "metrics" / "m.json"
+    write_metrics({"acc": 0.5, "n": 3}, path)
+    assert path.read_text() == '{\n  "acc": 0.5,\n  "n": 3\n}\n'
+    assert json.loads(path.read_text()) == {"acc": 0.5, "n": 3}
+
+
+def test_stage_utils_does_not_import_evaluation():
+    code = ("import sys, specmorph.stage_utils; "
+            "print(sorted(m for m in sys.modules if m.startswith('specmorph.evaluation')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

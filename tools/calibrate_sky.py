@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -21,10 +20,12 @@ from astropy.io import fits
 from PIL import Image
 
 try:
+    from specmorph.io.atomic import atomic_file
     from specmorph.realism.spectra import read_ecalifa
     from specmorph.taxonomy import CALIFA_TYPES
 except ImportError:  # a clone without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from specmorph.io.atomic import atomic_file
     from specmorph.realism.spectra import read_ecalifa
     from specmorph.taxonomy import CALIFA_TYPES
 
@@ -296,9 +297,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
     args = parser.parse_args()
     text = to_json(calibrate(args.shared_dir))
-    tmp_path = args.out.with_name(args.out.name + ".tmp")
-    tmp_path.write_text(text, encoding="utf-8")
-    os.replace(tmp_path, args.out)
+    with atomic_file(args.out) as tmp_path:
+        tmp_path.write_text(text, encoding="utf-8")
     print(f"wrote {args.out} ({len(text.encode())} bytes)")
 
 

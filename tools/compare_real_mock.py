@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from specmorph.io.atomic import atomic_file
 from specmorph.sky.observe import encode_jpeg, render_cutout
 from specmorph.sky.population import draw_galaxy
 from specmorph.sky.survey import gz2_pixscale
@@ -72,9 +73,9 @@ def main() -> int:
     draw.text((4, 4), "REAL: SDSS / Galaxy Zoo cutouts (spiral, then smooth)", fill=(255, 255, 255))
     draw.text((left.width + 12, 4), "MOCK: specmorph.sky render_cutout (same kinds, GZ2 scale)", fill=(255, 255, 255))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp.png")
-    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, optimize=True)
-    tmp.replace(args.out)
+    with atomic_file(args.out) as tmp:
+        sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            tmp, format="PNG", optimize=True)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB)")
     return 0
 

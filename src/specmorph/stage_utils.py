@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from specmorph.evaluation.report import write_json_atomic
+from specmorph.io.atomic import write_json_atomic
 from specmorph.params import load_params, section
 
 

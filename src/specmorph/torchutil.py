@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from specmorph.io.atomic import atomic_file
 
 
 @contextmanager
@@ -86,12 +86,6 @@ def one_cycle_adamw(model: torch.nn.Module, lr: float, weight_decay: float, tota
 
 
 def save_torch_atomic(payload: dict, path: Path) -> None:
-    """`torch.save(payload)` to a temporary file next to `path`, renamed into place only when complete."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """`torch.save(payload)` through `io.atomic.atomic_file`: the file appears at `path` only when complete."""
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)  # to a file object, so the archive's internal name does not depend on the file name

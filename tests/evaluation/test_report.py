@@ -1,11 +1,9 @@
-"""Tests for seed aggregation, paired comparison and atomic JSON writes."""
-
-import json
+"""Tests for seed aggregation and paired comparison."""
 
 import numpy as np
 import pytest
 
-from specmorph.evaluation.report import aggregate_seeds, compare, write_json_atomic
+from specmorph.evaluation.report import aggregate_seeds, compare
 
 
 def _m(acc, f1, per_class_f1=0.5):
@@ -54,12 +52,3 @@ def test_compare_requires_same_seeds():
     with pytest.raises(ValueError, match=r"only in baseline: \['2'\], only in other: \['5'\]"):
         compare({0: _m(0.7, 0.5), 2: _m(0.7, 0.5)}, {0: _m(0.7, 0.5), 5: _m(0.7, 0.5)})
 
-
-def test_write_json_atomic(tmp_path):
-    path = tmp_path / "metrics" / "eval.json"
-    write_json_atomic({"acc": np.float32(0.5), "n": np.int64(3), "cm": np.eye(2, dtype=int)}, path)
-    assert json.loads(path.read_text()) == {"acc": 0.5, "n": 3, "cm": [[1, 0], [0, 1]]}
-    with pytest.raises(ValueError):
-        write_json_atomic({"acc": float("nan")}, path)
-    assert json.loads(path.read_text())["n"] == 3  # the old file is untouched
-    assert sorted(p.name for p in path.parent.iterdir()) == ["eval.json"]  # no temporary left behind

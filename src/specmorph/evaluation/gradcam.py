@@ -17,6 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from specmorph.evaluation.metrics import label_indices
+from specmorph.io.atomic import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -232,12 +233,8 @@ def write_gallery(images: np.ndarray | torch.Tensor, cams: np.ndarray, y_true: S
                  "(top), misclassified (bottom)")
         fig = _class_figure(rgb, cams, (correct, wrong), p, class_names, n_per_row, title)
         path = out_dir / f"{name}.png"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_file(path) as tmp:
             fig.savefig(tmp, format="png", dpi=GALLERY_DPI, metadata={"Software": None})
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         paths.append(path)
     logger.info("wrote %d Grad-CAM gallery images to %s", len(paths), out_dir)
     return paths

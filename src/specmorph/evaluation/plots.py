@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from specmorph.evaluation.metrics import label_indices
+from specmorph.io.atomic import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ STEP_FIELD = "step"  # dvc.yaml: `x: step`
 
 
 def write_csv_atomic(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str], path: str | os.PathLike) -> Path:
-    """Writes dict rows as CSV with a header through a temporary file and `os.replace`.
+    """Writes dict rows as CSV with a header through `io.atomic.atomic_file`.
 
     Args:
         rows: one mapping per row, keys exactly `fieldnames`.
@@ -32,15 +33,10 @@ def write_csv_atomic(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(fieldnames), extrasaction="raise")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fieldnames), extrasaction="raise")
+        writer.writeheader()
+        writer.writerows(rows)
     return path
 
 

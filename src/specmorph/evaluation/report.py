@@ -1,13 +1,10 @@
-"""Seed-aggregated metric reports, paired model comparisons and atomic JSON writes."""
+"""Seed-aggregated metric reports and paired model comparisons."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -138,43 +135,3 @@ def _seed_order(seed: str) -> tuple[int, int, str]:
         return (0, int(seed), "")
     except ValueError:
         return (1, 0, seed)
-
-
-def _json_default(obj: object) -> object:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
-
-
-def write_json_atomic(obj: Any, path: str | os.PathLike) -> Path:
-    """Writes `obj` as indented JSON through a temporary file and `os.replace`.
-
-    NaN and infinity are refused (they are not JSON, and DVC's metrics reader rejects them); numpy
-    scalars and arrays are converted.
-
-    Args:
-        obj: JSON-serialisable object.
-        path: destination; parent directories are created.
-
-    Returns:
-        `path` as a Path.
-
-    Raises:
-        ValueError: `obj` holds NaN or infinity. TypeError: `obj` holds something JSON cannot store.
-    """
-    path = Path(path)
-    text = json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

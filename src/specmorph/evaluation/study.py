@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from specmorph.evaluation.ablation import ablation
 from specmorph.evaluation.gradcam import gradcam_with_probs, write_gallery
 from specmorph.evaluation.metrics import classification_metrics
 from specmorph.evaluation.report import aggregate_seeds
+from specmorph.io.atomic import atomic_dir
 from specmorph.io.catalogs import read_table
 from specmorph.models.checkpoint import load_checkpoint
 from specmorph.taxonomy import CLASSES
@@ -108,10 +108,6 @@ def gradcam_galleries(model_path: str | Path, test: TestSet, out_dir: str | Path
     """
     model, cfg, _ = load_checkpoint(model_path)
     cam = gradcam_with_probs(model, test.images)
-    out_dir = Path(out_dir)
-    work = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(work, ignore_errors=True)
-    write_gallery(test.images, cam.cams, test.labels, cam.y_pred, list(cfg.label_cols), work, n_per_row=n_per_row,
-                  title_prefix=f"{Path(model_path).stem}: ")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    work.rename(out_dir)
+    with atomic_dir(out_dir) as work:
+        write_gallery(test.images, cam.cams, test.labels, cam.y_pred, list(cfg.label_cols), work,
+                      n_per_row=n_per_row, title_prefix=f"{Path(model_path).stem}: ")

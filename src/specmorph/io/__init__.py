@@ -1,1 +1,1 @@
-"""Readers and writers: eCALIFA FITS cubes, catalogues (CSV/Parquet) and self-describing HDF5 products."""
+"""Readers and writers: eCALIFA FITS cubes, catalogues (CSV/Parquet), self-describing HDF5 products, atomic writes."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pyarrow.compute as pc
 from astropy.table import Table
 
 from specmorph.errors import InputError
+from specmorph.io.atomic import atomic_file
 from specmorph.taxonomy import CALIFA_TYPES
 
 log = logging.getLogger(__name__)
@@ -295,13 +295,9 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     kind = _kind(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         if kind == "csv":
             df.to_csv(tmp, index=False, compression="gzip" if path.name.lower().endswith(".gz") else None)
         else:
             df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

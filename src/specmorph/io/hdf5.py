@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import h5py
 import numpy as np
 
 from specmorph.errors import InputError
+from specmorph.io.atomic import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def write_product(
     stage: str,
     params_hash: str,
 ) -> Path:
-    """Writes an HDF5 product atomically: a temporary file in the same directory, then `os.replace`.
+    """Writes an HDF5 product atomically, through `io.atomic.atomic_file`.
 
     Args:
         arrays: Datasets by name ('/' makes groups); per-object arrays have len(id_str) rows.
@@ -109,20 +109,15 @@ def write_product(
     if ID_DATASET in arrays:
         raise ValueError(f"{path}: '{ID_DATASET}' is reserved; pass identifiers as id_str")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.create_dataset(ID_DATASET, data=np.array([str(s) for s in id_str], dtype=_STR), track_times=False)
-            for name, value in arrays.items():
-                data = _as_storable(name, value)
-                big = isinstance(data, np.ndarray) and data.ndim > 0 and data.dtype != _STR
-                layout = compressed_layout(data.shape, data.dtype.itemsize) if big else {}
-                f.create_dataset(name, data=data, track_times=False, **layout)
-            for key, value in {**attrs, "stage": stage, "params_hash": params_hash}.items():
-                f.attrs[key] = _as_storable(key, value)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        f.create_dataset(ID_DATASET, data=np.array([str(s) for s in id_str], dtype=_STR), track_times=False)
+        for name, value in arrays.items():
+            data = _as_storable(name, value)
+            big = isinstance(data, np.ndarray) and data.ndim > 0 and data.dtype != _STR
+            layout = compressed_layout(data.shape, data.dtype.itemsize) if big else {}
+            f.create_dataset(name, data=data, track_times=False, **layout)
+        for key, value in {**attrs, "stage": stage, "params_hash": params_hash}.items():
+            f.attrs[key] = _as_storable(key, value)
     log.debug("wrote %s (%d datasets, %d ids)", path, len(arrays), len(id_str))
     return path
 

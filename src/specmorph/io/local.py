@@ -18,6 +18,7 @@ from astropy.io import fits
 from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.io.atomic import atomic_dir
 from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, write_table
 from specmorph.io.cubes import wavelength_axis
 from specmorph.io.galaxy10 import open_galaxy10
@@ -250,20 +251,13 @@ def ingest_local(src: LocalSources, out_dir: Path, link: str = "hardlink",
     out_dir = Path(out_dir)
     paths = _resolve(src, out_dir)
     plan = validate(paths, gz2_columns)
-    work = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(work, ignore_errors=True)
-    try:
+    with atomic_dir(out_dir) as work:
         used = _materialise(plan, paths, work, link)
         summary = {"n_califa": len(plan.morph), "n_cutouts": len(plan.cutouts), "n_gz2": len(plan.gz2_ids),
                    "n_galaxy10": plan.n_galaxy10}
         manifest = {"source": "local", "link": link, "placed": dict(used),
                     "sources": {k: str(p.resolve()) for k, p in paths.items()}, **summary}
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(work, out_dir)
     log.info("local sources laid out in %s: %s (files placed: %s)", out_dir, summary, dict(used))
     return summary
 

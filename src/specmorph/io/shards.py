@@ -13,13 +13,15 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import TracebackType
 
 import h5py
 import numpy as np
 
 from specmorph.errors import InputError
+from specmorph.io.atomic import atomic_file
 from specmorph.io.hdf5 import ID_DATASET, _as_storable, compressed_layout
 
 log = logging.getLogger(__name__)
@@ -62,14 +64,14 @@ class ShardWriter:
     """Appends per-object rows to one shard file: a resizable dataset per array name, plus `id_str`.
 
     Use as a context manager. Rows are buffered a chunk (about 1 MiB, at least one row) at a time and go
-    to `<path>.tmp`, renamed to `path` only when the block exits without error. The writer never creates
-    the directory, so a task still running after its run failed (and removed the shard directory)
-    cannot leave files behind.
+    to a temporary file (`io.atomic.atomic_file`), renamed to `path` only when the block exits without
+    error. The writer never creates the directory, so a task still running after its run failed (and
+    removed the shard directory) cannot leave files behind.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._atomic: AbstractContextManager[Path] | None = None
         self._file: h5py.File | None = None
         self._ids: list[str] = []
         self._pending: dict[str, list[np.ndarray]] = {}
@@ -77,7 +79,8 @@ class ShardWriter:
     def __enter__(self) -> ShardWriter:
         if not self.path.parent.is_dir():
             raise InputError(f"{self.path.parent}: shard directory not found; {SHARED_FS_HINT}")
-        self._file = h5py.File(self._tmp, "w", track_order=True)
+        self._atomic = atomic_file(self.path)
+        self._file = h5py.File(self._atomic.__enter__(), "w", track_order=True)
         return self
 
     def append(self, id_str: str, row: Mapping[str, np.ndarray]) -> None:
@@ -106,17 +109,18 @@ class ShardWriter:
             ds[len(ds) - len(rows):] = np.stack(rows)  # (k, *row)
             rows.clear()
 
-    def __exit__(self, exc_type: type | None, *_: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if exc_type is None:
                 for name in self._pending:
                     self._flush(name)
                 self._file.create_dataset(ID_DATASET, data=np.array(self._ids, dtype=_STR))
             self._file.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-        finally:
-            self._tmp.unlink(missing_ok=True)
+        except BaseException as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)  # removes the temporary file
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)  # on a clean exit renames the file into place
 
 
 def shard_ids(path: str | Path) -> list[str]:
@@ -232,23 +236,18 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path, attrs:
     ids = [i for path in shard_paths for i in shard_ids(path)]
     columns = _columns(shard_paths)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
+    with atomic_file(out_path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        if layout == "product":
+            f.create_dataset(ID_DATASET, data=np.array(ids, dtype=_STR), track_times=False)
+        still_open = []  # row datasets stay open until the file closes (see _write_rows)
+        for name, (shape, dtype) in columns.items():
             if layout == "product":
-                f.create_dataset(ID_DATASET, data=np.array(ids, dtype=_STR), track_times=False)
-            still_open = []  # row datasets stay open until the file closes (see _write_rows)
-            for name, (shape, dtype) in columns.items():
-                if layout == "product":
-                    _write_whole(f, name, shard_paths, len(ids), shape, dtype)
-                else:
-                    still_open.append(_write_rows(f, name, shard_paths, shape, dtype))
-            if layout == "rows":
-                f.create_dataset(ID_DATASET, data=np.array(ids, dtype=_STR), track_times=False)
-            for key, value in {**attrs, "stage": stage, "params_hash": params_hash}.items():
-                f.attrs[key] = _as_storable(key, value)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+                _write_whole(f, name, shard_paths, len(ids), shape, dtype)
+            else:
+                still_open.append(_write_rows(f, name, shard_paths, shape, dtype))
+        if layout == "rows":
+            f.create_dataset(ID_DATASET, data=np.array(ids, dtype=_STR), track_times=False)
+        for key, value in {**attrs, "stage": stage, "params_hash": params_hash}.items():
+            f.attrs[key] = _as_storable(key, value)
     log.info("merged %d shard(s), %d objects -> %s", len(shard_paths), len(ids), out_path)
     return out_path

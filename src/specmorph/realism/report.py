@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ import pandas as pd
 from specmorph.errors import InputError
 from specmorph.evaluation.plots import write_confusion_csv
 from specmorph.executor import ExecutorParams
+from specmorph.io.atomic import atomic_dir
 from specmorph.params import ParamsError, build
 from specmorph.realism.compare import compare, sample_per_class, stats_of, write_histograms
 from specmorph.realism.sim_to_real import SCHEMES, THREE_CLASS, coarse_of_labels, score_family
@@ -175,50 +175,46 @@ def realism_report(real_sets: Mapping[str, RealSet], mock: pd.DataFrame, models_
     Returns:
         ({set name: report}, the spectral comparison), JSON-ready.
     """
-    plot_dir = Path(plot_dir)
-    work = plot_dir.with_name(f".{plot_dir.name}.partial")
-    shutil.rmtree(work, ignore_errors=True)
-    for sub in ("confusion", "histograms", "spectra"):
-        (work / sub).mkdir(parents=True)
-    out: dict[str, Any] = {}
-    loaded: dict[str, RealLabels] = {}
-    for name, rs in real_sets.items():
-        reason = skip_reason(rs)
-        if reason:
-            logger.warning("realism: %s skipped: %s", name, reason)
-            out[name] = {"skipped": reason}
-            continue
-        real = loaded[name] = load_real_set(rs)
-        classes = list(SCHEMES[rs.scheme])
-        entry: dict[str, Any] = {"image_dir": rs.image_dir, "scheme": rs.scheme, "classes": classes,
-                                 "n_images": len(real.paths), "excluded": real.excluded,
-                                 "class_counts": {c: int((real.coarse == c).sum()) for c in classes},
-                                 "chance_balanced_accuracy": 1.0 / len(classes)}
-        for role, checkpoint in families.items():
-            report, y_true, y_pred = score_family(models_dir, checkpoint, seeds, real.paths, real.ids, real.coarse,
-                                                  rs.scheme, p.batch_size, executor)
-            entry[role] = {"checkpoint": checkpoint, **report}
-            write_confusion_csv(y_true, y_pred, classes, work / "confusion" / f"{name}_{role}.csv")
-        out[name] = entry
-    picks = {}
-    for name, real in loaded.items():
-        mock_coarse = coarse_of_labels(mock["label"].to_numpy(), real_sets[name].scheme)
-        m, r = sample_per_class(mock_coarse, p.max_images, seed), sample_per_class(real.coarse, p.max_images, seed)
-        picks[name] = ([str(mock["path"].iloc[i]) for i in m], mock_coarse[m], [str(real.paths[i]) for i in r],
-                       real.coarse[r])
-    unique = sorted({path for mp, _, rp, _ in picks.values() for path in mp + rp})
-    stats = stats_of(unique, p.detect_sigma, executor) if unique else None
-    panels = {}
-    for name, (mock_paths, mock_coarse, real_paths, real_coarse) in picks.items():
-        m, r = stats.loc[mock_paths].assign(coarse=mock_coarse), stats.loc[real_paths].assign(coarse=real_coarse)
-        classes = list(SCHEMES[real_sets[name].scheme])
-        out[name]["image_statistics"] = compare(m, r, classes)
-        panels[name] = (m, r, classes)
-    if panels:
-        write_histograms(panels, work / "histograms")
-    spectra = spectra_section(truth_dir, p.califa_table, seeds, work / "spectra")
-    if "skipped" in spectra:
-        logger.warning("realism: spectra skipped: %s", spectra["skipped"])
-    shutil.rmtree(plot_dir, ignore_errors=True)
-    os.replace(work, plot_dir)
+    with atomic_dir(plot_dir) as work:
+        for sub in ("confusion", "histograms", "spectra"):
+            (work / sub).mkdir(parents=True)
+        out: dict[str, Any] = {}
+        loaded: dict[str, RealLabels] = {}
+        for name, rs in real_sets.items():
+            reason = skip_reason(rs)
+            if reason:
+                logger.warning("realism: %s skipped: %s", name, reason)
+                out[name] = {"skipped": reason}
+                continue
+            real = loaded[name] = load_real_set(rs)
+            classes = list(SCHEMES[rs.scheme])
+            entry: dict[str, Any] = {"image_dir": rs.image_dir, "scheme": rs.scheme, "classes": classes,
+                                     "n_images": len(real.paths), "excluded": real.excluded,
+                                     "class_counts": {c: int((real.coarse == c).sum()) for c in classes},
+                                     "chance_balanced_accuracy": 1.0 / len(classes)}
+            for role, checkpoint in families.items():
+                report, y_true, y_pred = score_family(models_dir, checkpoint, seeds, real.paths, real.ids, real.coarse,
+                                                      rs.scheme, p.batch_size, executor)
+                entry[role] = {"checkpoint": checkpoint, **report}
+                write_confusion_csv(y_true, y_pred, classes, work / "confusion" / f"{name}_{role}.csv")
+            out[name] = entry
+        picks = {}
+        for name, real in loaded.items():
+            mock_coarse = coarse_of_labels(mock["label"].to_numpy(), real_sets[name].scheme)
+            m, r = sample_per_class(mock_coarse, p.max_images, seed), sample_per_class(real.coarse, p.max_images, seed)
+            picks[name] = ([str(mock["path"].iloc[i]) for i in m], mock_coarse[m], [str(real.paths[i]) for i in r],
+                           real.coarse[r])
+        unique = sorted({path for mp, _, rp, _ in picks.values() for path in mp + rp})
+        stats = stats_of(unique, p.detect_sigma, executor) if unique else None
+        panels = {}
+        for name, (mock_paths, mock_coarse, real_paths, real_coarse) in picks.items():
+            m, r = stats.loc[mock_paths].assign(coarse=mock_coarse), stats.loc[real_paths].assign(coarse=real_coarse)
+            classes = list(SCHEMES[real_sets[name].scheme])
+            out[name]["image_statistics"] = compare(m, r, classes)
+            panels[name] = (m, r, classes)
+        if panels:
+            write_histograms(panels, work / "histograms")
+        spectra = spectra_section(truth_dir, p.califa_table, seeds, work / "spectra")
+        if "skipped" in spectra:
+            logger.warning("realism: spectra skipped: %s", spectra["skipped"])
     return out, spectra

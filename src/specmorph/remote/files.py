@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import os
 import zlib
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from astropy.io import fits
 from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.io.atomic import atomic_file
 from specmorph.io.catalogs import write_table
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.images import read_image
@@ -102,22 +102,17 @@ def write_galaxy10_subset(src: Path | None, dst: Path, rows: np.ndarray) -> None
         rows: (n,) sorted row indices.
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as out:
-            if src is None:
-                _create(out, {}, 0)
-            else:
-                with h5py.File(src, "r") as f:
-                    _create(out, f, len(rows))
-                    for start in range(0, len(rows), GALAXY10_SLICE):
-                        idx = rows[start:start + GALAXY10_SLICE]
-                        for name in out:
-                            if name in f:
-                                out[name][start:start + len(idx)] = f[name][idx]
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(dst) as tmp, h5py.File(tmp, "w") as out:
+        if src is None:
+            _create(out, {}, 0)
+        else:
+            with h5py.File(src, "r") as f:
+                _create(out, f, len(rows))
+                for start in range(0, len(rows), GALAXY10_SLICE):
+                    idx = rows[start:start + GALAXY10_SLICE]
+                    for name in out:
+                        if name in f:
+                            out[name][start:start + len(idx)] = f[name][idx]
 
 
 def _create(out: h5py.File, like, n: int) -> None:

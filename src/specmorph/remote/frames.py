@@ -6,7 +6,6 @@ import bz2
 import io
 import json
 import logging
-import os
 import shutil
 import warnings
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from scipy.ndimage import map_coordinates
 from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.io.atomic import atomic_file
 from specmorph.remote.files import sha256_of
 from specmorph.remote.http import Fetched, RetryPolicy
 from specmorph.remote.jobs import Cache, Job, Outcome, run_jobs, utc_now, write_json
@@ -122,13 +122,8 @@ def frame_fits(path: Path, *, force: bool = False) -> Path:
         return path
     out = path.with_name(path.name[:-4])
     if force or not out.is_file():
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-        try:
-            with bz2.open(path, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 22)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_file(out) as tmp, bz2.open(path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
     return out
 
 
@@ -232,12 +227,8 @@ def _composite(name: str, ra: float, dec: float, frames: list[Outcome], sources:
                                                       made["made_at"], False, True))
     note.unlink(missing_ok=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:  # quality JPEG_QUALITY, no chroma subsampling
+    with atomic_file(dest) as tmp:  # quality JPEG_QUALITY, no chroma subsampling
         Image.fromarray(rgb, "RGB").save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     fetched = Fetched(job.url, dest, dest.stat().st_size, sha256_of(dest), utc_now(), False, False)
     write_json({"recipe": recipe, "off": off, "sha256": fetched.sha256, "made_at": fetched.fetched_at}, note)
     return Outcome(job, "fetched", detail, fetched)

@@ -18,6 +18,7 @@ import requests
 from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.io.atomic import atomic_file
 from specmorph.remote.http import BadContent, Fetched, NotFound, RemoteError, RetryPolicy, fetch
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,10 @@ def utc_now() -> str:
 
 
 def write_json(data: object, path: Path) -> None:
-    """Writes JSON atomically (temporary name, then rename)."""
+    """Writes JSON (keys sorted, no final newline) through `io.atomic.atomic_file`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
 class Cache:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
@@ -11,6 +12,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from specmorph.io.atomic import atomic_file
 from specmorph.sky.truth import GalaxyTruth
 from specmorph.sky.votes import GZ2_COLUMNS
 
@@ -25,7 +27,7 @@ _SKY_VERSION, _RERUN = 1, 40
 
 
 def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Writes `df` as CSV (no index) via a temporary file in the same directory, then renames it.
+    """Writes `df` as CSV (no index) through `io.atomic.atomic_file`.
 
     Args:
         df: The table.
@@ -33,12 +35,8 @@ def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp:
+        df.to_csv(tmp, index=False, compression=None)
 
 
 def morphology_table(truths: list[GalaxyTruth]) -> pd.DataFrame:
@@ -126,12 +124,13 @@ class Galaxy10Writer:
     def __init__(self, path: str | os.PathLike, n: int) -> None:
         self.path = Path(path)
         self.n = n
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._atomic: AbstractContextManager[Path] | None = None
         self._file: h5py.File | None = None
 
     def __enter__(self) -> Galaxy10Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = h5py.File(self._tmp, "w")
+        self._atomic = atomic_file(self.path)
+        f = h5py.File(self._atomic.__enter__(), "w")
         f.create_dataset("images", (self.n, GALAXY10_SIZE, GALAXY10_SIZE, 3), dtype=np.uint8,
                          chunks=(1, GALAXY10_SIZE, GALAXY10_SIZE, 3) if self.n else None, compression="gzip")
         f.create_dataset("ans", (self.n,), dtype=np.uint8)
@@ -157,11 +156,14 @@ class Galaxy10Writer:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        atomic, self._atomic = self._atomic, None
+        try:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+        except BaseException as err:
+            atomic.__exit__(type(err), err, err.__traceback__)  # removes the temporary file
+            raise
+        atomic.__exit__(exc_type, exc, tb)  # on a clean exit renames the file into place
         if exc_type is None:
-            os.replace(self._tmp, self.path)
             log.info("wrote %d Galaxy10 images to %s", self.n, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import pandas as pd
 from astropy.io import fits
 from PIL import Image
 
+from specmorph.io.atomic import atomic_file
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
 from specmorph.taxonomy import CLASSES
 
@@ -77,9 +78,8 @@ def render_contact_sheet(survey_dir: Path, out_path: Path) -> Path:
     fig.tight_layout()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_file(out_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
-    tmp.replace(out_path)
     log.info("contact sheet written to %s", out_path)
     return out_path

@@ -19,6 +19,7 @@ from astropy.io import fits
 from scipy.ndimage import gaussian_filter
 from scipy.special import gammainc
 
+from specmorph.io.atomic import atomic_file
 from specmorph.sky import spectra
 from specmorph.sky.truth import GalaxyTruth
 
@@ -323,11 +324,6 @@ def write_cube(path: str | os.PathLike, truth: GalaxyTruth, flux: np.ndarray, er
     ])
     buf = io.BytesIO()
     hdul.writeto(buf)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(gzip.compress(buf.getvalue(), compresslevel=compresslevel, mtime=0))
-        os.replace(tmp, path)
-        log.debug("wrote %s (%.2f MB)", path, path.stat().st_size / 1e6)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(gzip.compress(buf.getvalue(), compresslevel=compresslevel, mtime=0))
+    log.debug("wrote %s (%.2f MB)", path, path.stat().st_size / 1e6)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -15,6 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from specmorph.io.atomic import atomic_dir, atomic_file
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
 from specmorph.sky import catalogs, cube, observe, votes
 from specmorph.sky.render import half_light
@@ -75,9 +74,9 @@ def _render_task(task: tuple) -> np.ndarray | int:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Writes `data` to `path` through `atomic_file`."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _run(tasks: list[tuple], workers: int, desc: str) -> Iterator:
@@ -100,21 +99,14 @@ def generate_survey(out_dir: Path, cfg: SkyConfig) -> dict:
         Counts of what was written (also saved as `manifest.json`).
     """
     out_dir = Path(out_dir)
-    work = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(work, ignore_errors=True)
-    paths = {k: work / v for k, v in LAYOUT.items()}
-    for key in ("cube_dir", "cutout_dir", "gz2_image_dir", "truth_dir"):
-        paths[key].mkdir(parents=True)
-    for key in ("morphology_path", "cutout_index_path", "gz2_catalog_path", "galaxy10_path"):
-        paths[key].parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_dir(out_dir) as work:
+        paths = {k: work / v for k, v in LAYOUT.items()}
+        for key in ("cube_dir", "cutout_dir", "gz2_image_dir", "truth_dir"):
+            paths[key].mkdir(parents=True)
+        for key in ("morphology_path", "cutout_index_path", "gz2_catalog_path", "galaxy10_path"):
+            paths[key].parent.mkdir(parents=True, exist_ok=True)
         summary = _write_all(paths, cfg)
         (work / "manifest.json").write_text(json.dumps({"config": asdict(cfg), **summary}, indent=2))
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(work, out_dir)
     log.info("mock survey written to %s: %s", out_dir, summary)
     return summary
 
