@@ -1,4 +1,4 @@
-"""Small torch helpers shared by the classifier and the spectral embedders: settings and checkpoint values."""
+"""Small torch helpers shared by the classifiers and the spectral embedders: settings and the one checkpoint format."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from specmorph.errors import InputError
 from specmorph.io.atomic import atomic_file
 
 
@@ -85,7 +86,53 @@ def one_cycle_adamw(model: torch.nn.Module, lr: float, weight_decay: float, tota
     return opt, torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=total_steps, pct_start=pct_start)
 
 
-def save_torch_atomic(payload: dict, path: Path) -> None:
-    """`torch.save(payload)` through `io.atomic.atomic_file`: the file appears at `path` only when complete."""
+CHECKPOINT_KEYS = frozenset({"config", "state_dict", "extra"})
+
+
+def save_weights(path: str | Path, model: torch.nn.Module, config: dict[str, Any], extra: dict[str, Any],
+                 what: str = "checkpoint") -> None:
+    """The one checkpoint format: `{"config", "state_dict", "extra"}` written atomically (`io.atomic.atomic_file`).
+
+    Args:
+        path: destination `.pt` file; its directory must exist.
+        model: the network (its CPU, contiguous weights are saved).
+        config: the typed config's plain dict (`ModelConfig.to_dict()`, `EmbedderConfig.to_dict()`).
+        extra: plain (JSON-like) values, e.g. seed, training history, params hash; numpy values are
+            converted to builtins, anything else raises TypeError naming the key.
+        what: the kind of checkpoint, for error messages.
+    """
+    payload = {
+        "config": plain_value(config, f"{what} config"),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "extra": plain_value(extra, f"{what} extra"),
+    }
     with atomic_file(path) as tmp, open(tmp, "wb") as f:
         torch.save(payload, f)  # to a file object, so the archive's internal name does not depend on the file name
+
+
+def read_weights(path: str | Path, what: str = "checkpoint", map_location: str | torch.device = "cpu"
+                 ) -> dict[str, Any]:
+    """Reads a file written by `save_weights` (weights only, no pickled code): its config, state_dict and extra.
+
+    Raises:
+        InputError: naming the file, if it is missing or not a specmorph `what`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} file not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise InputError(f"{path}: not a specmorph {what} (torch.load failed: {exc})") from exc
+    if not isinstance(payload, dict) or not CHECKPOINT_KEYS <= set(payload):
+        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise InputError(f"{path}: not a specmorph {what} (expected keys {sorted(CHECKPOINT_KEYS)}, got {keys})")
+    return payload
+
+
+def load_weights_into(path: str | Path, model: torch.nn.Module, payload: dict[str, Any], kind: str) -> None:
+    """Loads `payload`'s state_dict into `model`, failing by file name when the weights do not fit its config."""
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: weights do not match the checkpoint's {kind} config: {exc}") from exc

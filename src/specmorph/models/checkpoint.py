@@ -12,15 +12,12 @@ from torch import nn
 from specmorph.errors import InputError
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
-from specmorph.torchutil import plain_value, save_torch_atomic
+from specmorph.torchutil import load_weights_into, read_weights, save_weights
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_KEYS = frozenset({"config", "state_dict", "extra"})
-
-
 def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelConfig, extra: dict[str, Any]) -> None:
-    """Writes `{"config": cfg.to_dict(), "state_dict": ..., "extra": extra}` atomically (temp file + rename).
+    """Writes the network and its config in the one checkpoint format (`torchutil.save_weights`), atomically.
 
     Args:
         path: destination `.pt` file; its directory must exist.
@@ -29,13 +26,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelConfig, extra:
         extra: plain (JSON-like) values, e.g. train seed, metrics, params hash; numpy values are
             converted to builtins, anything else raises TypeError naming the key.
     """
-    path = Path(path)
-    payload = {
-        "config": cfg.to_dict(),
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "extra": plain_value(extra, "checkpoint extra"),
-    }
-    save_torch_atomic(payload, path)
+    save_weights(path, model, cfg.to_dict(), extra)
     logger.info("saved %s checkpoint to %s", cfg.kind, path)
 
 
@@ -54,24 +45,12 @@ def load_checkpoint(
     Raises:
         InputError: naming the file, if it is missing or not a specmorph checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: checkpoint file not found")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise InputError(f"{path}: not a specmorph checkpoint (torch.load failed: {exc})") from exc
-    if not isinstance(payload, dict) or not CHECKPOINT_KEYS <= set(payload):
-        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
-        raise InputError(f"{path}: not a specmorph checkpoint (expected keys {sorted(CHECKPOINT_KEYS)}, got {keys})")
+    payload = read_weights(path, "checkpoint", map_location)
     try:
         cfg = ModelConfig.from_dict(payload["config"])
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path}: bad model config in checkpoint: {exc}") from exc
     model = build_model(cfg)
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: weights do not match the checkpoint's {cfg.kind} config: {exc}") from exc
+    load_weights_into(path, model, payload, cfg.kind)
     model.to(map_location).eval()
     return model, cfg, dict(payload["extra"])

@@ -14,15 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
-
 from specmorph.errors import InputError
 from specmorph.spectral.encoders import Embedder, EmbedderConfig
-from specmorph.torchutil import plain_value, save_torch_atomic
+from specmorph.torchutil import load_weights_into, read_weights, save_weights
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_KEYS = frozenset({"config", "state_dict", "extra"})
 BUILDERS: dict[str, Callable[[EmbedderConfig], Embedder]] = {}
 
 B = TypeVar("B", bound=Callable[[EmbedderConfig], Embedder])
@@ -67,7 +64,7 @@ def build_embedder(cfg: EmbedderConfig) -> Embedder:
 
 
 def save_embedder(path: str | Path, model: Embedder, cfg: EmbedderConfig, extra: dict[str, Any]) -> None:
-    """Writes `{"config": cfg.to_dict(), "state_dict": ..., "extra": extra}` atomically (temp file + rename).
+    """Writes the embedder and its config in the one checkpoint format (`torchutil.save_weights`), atomically.
 
     Args:
         path: destination `.pt` file; its directory must exist.
@@ -76,13 +73,7 @@ def save_embedder(path: str | Path, model: Embedder, cfg: EmbedderConfig, extra:
         extra: plain (JSON-like) values, e.g. seed, training history, params hash; numpy values are
             converted to builtins, anything else raises TypeError naming the key.
     """
-    path = Path(path)
-    payload = {
-        "config": plain_value(cfg.to_dict(), "embedder checkpoint config"),
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        "extra": plain_value(extra, "embedder checkpoint extra"),
-    }
-    save_torch_atomic(payload, path)
+    save_weights(path, model, cfg.to_dict(), extra, "embedder checkpoint")
     logger.info("saved %s embedder to %s", cfg.kind, path)
 
 
@@ -99,26 +90,12 @@ def load_embedder(path: str | Path) -> tuple[Embedder, EmbedderConfig, dict[str,
         InputError: naming the file, if it is missing, not an embedder checkpoint, of an unknown
             kind, or its weights do not fit its config.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: embedder checkpoint file not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"{path}: not a specmorph embedder checkpoint (torch.load failed: {exc})") from exc
-    if not isinstance(payload, dict) or not CHECKPOINT_KEYS <= set(payload):
-        keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
-        raise InputError(
-            f"{path}: not a specmorph embedder checkpoint (expected keys {sorted(CHECKPOINT_KEYS)}, got {keys})"
-        )
+    payload = read_weights(path, "embedder checkpoint")
     try:
         cfg = EmbedderConfig.from_dict(payload["config"])
         model = build_embedder(cfg)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{path}: bad embedder config in checkpoint: {exc}") from exc
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: weights do not match the checkpoint's {cfg.kind} config: {exc}") from exc
+    load_weights_into(path, model, payload, cfg.kind)
     model.eval()
     return model, cfg, dict(payload["extra"])
