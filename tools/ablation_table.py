@@ -8,12 +8,9 @@ import json
 from pathlib import Path
 
 from specmorph.evaluation.ablation import sentence
+from specmorph.evaluation.report import mean_std
 
 SETS = {"gz2_test": "GZ2 test", "gz2_test_matched": "GZ2 test, eCALIFA galaxies", "galaxy10": "Galaxy10"}
-
-
-def _pm(d: dict) -> str:
-    return f"{d['mean']:.3f} ± {d['std']:.3f}" if d.get("std") is not None else f"{d['mean']:.3f}"
 
 
 def rows(path: Path, metric: str) -> list[str]:
@@ -30,8 +27,8 @@ def rows(path: Path, metric: str) -> list[str]:
         std = f" ± {r['diff_std']:.3f}" if r["diff_std"] is not None else ""
         p = f"{r['p_paired_t']:.2f}" if r["p_paired_t"] is not None else "–"
         lo, hi = r["ci95"]
-        out.append(f"| {run} | {label} ({a[key]['n_galaxies']}) | {_pm(r['baseline'])} | {_pm(r['guided'])} | "
-                   f"{r['diff_mean']:+.3f}{std} | [{lo:+.3f}, {hi:+.3f}] | {p} |")
+        out.append(f"| {run} | {label} ({a[key]['n_galaxies']}) | {mean_std(r['baseline'])} | "
+                   f"{mean_std(r['guided'])} | {r['diff_mean']:+.3f}{std} | [{lo:+.3f}, {hi:+.3f}] | {p} |")
     return out
 
 

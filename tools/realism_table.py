@@ -7,9 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def _pm(d: dict) -> str:
-    return f"{d['mean']:.3f} ± {d['std']:.3f}" if d.get("std") is not None else f"{d['mean']:.3f}"
+from specmorph.evaluation.report import mean_std
 
 
 def score_rows(report: dict) -> list[str]:
@@ -22,7 +20,7 @@ def score_rows(report: dict) -> list[str]:
         if "skipped" in s:
             out.append(f"| {name} | skipped: {s['skipped']} |")
             continue
-        cells = " | ".join(f"{_pm(s[f]['balanced_accuracy'])} | {_pm(s[f]['macro_f1'])}" for f in families)
+        cells = " | ".join(f"{mean_std(s[f]['balanced_accuracy'])} | {mean_std(s[f]['macro_f1'])}" for f in families)
         out.append(f"| {name} ({s['n_images']}) | {s['scheme']} | {cells} | {s['chance_balanced_accuracy']:.2f} |")
     return out
 
@@ -54,7 +52,7 @@ def spectra_rows(report: dict) -> list[str]:
     for task, v in sp["separability"].items():
         m, r = v["mock"], v["real"]
         diff = "" if v["difference"] is None else f"{v['difference']:+.3f}"
-        cells = [_pm(x) if x["mean"] is not None else f"too few ({x['counts']})" for x in (m, r)]
+        cells = [mean_std(x) if x["mean"] is not None else f"too few ({x['counts']})" for x in (m, r)]
         out.append(f"| {task} | {cells[0]} | {cells[1]} | {diff} |")
     q = sp["quantities"]
     groups = [g for g, v in q.items() if isinstance(v, dict)]

@@ -78,6 +78,13 @@ def aggregate_seeds(per_seed: Sequence[Mapping[str, Any]], keys: Sequence[str] |
     return out
 
 
+def mean_std(summary: Mapping[str, Any]) -> str:
+    """An `aggregate_seeds` entry as text: "0.477 ± 0.019" (the mean alone when there is no std)."""
+    if summary.get("std") is None:
+        return f"{summary['mean']:.3f}"
+    return f"{summary['mean']:.3f} ± {summary['std']:.3f}"
+
+
 def compare(baseline: Mapping[Any, Mapping[str, Any]], other: Mapping[Any, Mapping[str, Any]],
             keys: Sequence[str] | None = None) -> dict[str, Any]:
     """Compares two models trained on the same seeds: difference of means and the paired difference.

@@ -1,0 +1,47 @@
+"""tools/results_table.py: the README results block is built from the metrics files and replaced in place."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "results_table.py"
+_spec = importlib.util.spec_from_file_location("results_table", TOOL)
+results_table = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(results_table)
+
+
+def _agg(mean, std):
+    return {"mean": mean, "std": std, "min": mean, "max": mean, "n": 2}
+
+
+def _metrics(tmp_path: Path) -> Path:
+    scores = {"n": 10, "accuracy": _agg(0.5, 0.01), "macro_f1": _agg(0.4, 0.02)}
+    guided = {"n": 10, "accuracy": _agg(0.6, 0.03), "macro_f1": _agg(0.45, 0.04)}
+    ev = {"guided": "gated", "seeds": [0, 1], "gz2_test": {"rgb_only": scores, "gated": guided},
+          "galaxy10": {"rgb_only": scores, "gated": guided},
+          "label_ceiling": {"n": 10, "accuracy": 0.8, "fraction_of_ceiling": {"rgb_only": 0.625, "gated": 0.75}}}
+    train = {"final": {"rgb_only_seed0": {"train_acc": 0.5, "val_acc": 0.4, "epoch": 10},
+                       "rgb_only_seed1": {"train_acc": 0.7, "val_acc": 0.6, "epoch": 20},
+                       "gated_seed0": {"train_acc": 0.6, "val_acc": 0.5, "epoch": 30}}}
+    for name, obj in (("evaluate", ev), ("train", train)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(obj))
+    return tmp_path
+
+
+def test_rows_come_from_the_metrics(tmp_path):
+    table = results_table.rows(_metrics(tmp_path))
+    assert "| 8-class accuracy, GZ2 test (10 images) | 0.500 ± 0.010 | 0.600 ± 0.030 |" in "\n".join(table)
+    assert any(r.startswith("| share of the label ceiling (0.800) | 0.625 | 0.750 |") for r in table)
+    assert any(r.startswith("| train_acc at the kept epoch | 0.600 ± 0.141 | 0.600 |") for r in table)
+    assert any(r.startswith("| epoch at the kept epoch | 15.000 ± 7.071 | 30.000 |") for r in table)
+    assert not any("CvT" in r or "sim-to-real" in r for r in table)  # absent files give no rows
+
+
+def test_replace_block_keeps_the_text_around_it():
+    text = "intro\n<!-- results:begin -->\nold\nrows\n<!-- results:end -->\noutro\n"
+    assert results_table.replace_block(text, ["a", "b"]) == (
+        "intro\n<!-- results:begin -->\na\nb\n<!-- results:end -->\noutro\n")
+    with pytest.raises(SystemExit, match="no <!-- results:begin -->"):
+        results_table.replace_block("no markers", ["a"])

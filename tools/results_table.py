@@ -1,0 +1,91 @@
+"""Prints (or writes into README.md) the results table of a run, read from its metrics files, never typed in.
+
+Usage: python tools/results_table.py [--metrics-dir metrics] [--write README.md]
+
+With --write, the table replaces the lines between `<!-- results:begin -->` and `<!-- results:end -->`.
+"""
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from specmorph.evaluation.report import mean_std
+
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _kept(train: dict, name: str, key: str) -> str:
+    """Mean ± std over seeds of a train.json `final` figure of network `name`."""
+    values = [v[key] for k, v in train["final"].items() if k.rsplit("_seed", 1)[0] == name and key in v]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def rows(metrics_dir: Path) -> list[str]:
+    """Markdown rows: the 8-class study, its label ceiling, the CvT study and the sim-to-real scores."""
+    ev, train = _read(metrics_dir / "evaluate.json"), _read(metrics_dir / "train.json")
+    cvt, realism = _read(metrics_dir / "cvt.json"), _read(metrics_dir / "realism.json")
+    out = ["| figure | RGB-only | guided | note |", "|---|---|---|---|"]
+    if ev is not None:
+        base, guided, seeds = "rgb_only", ev["guided"], len(ev["seeds"])
+        out.append(f"| networks, seeds | `{base}` | `{guided}` | {seeds} seeds each, same split, recipe and budget |")
+        for key, label in (("gz2_test", "GZ2 test"), ("galaxy10", "Galaxy10")):
+            s = ev[key]
+            for metric in ("accuracy", "macro_f1"):
+                out.append(f"| 8-class {metric}, {label} ({s[base]['n']} images) | {mean_std(s[base][metric])} | "
+                           f"{mean_std(s[guided][metric])} | mean ± std over seeds; chance 0.125 |")
+        ceiling = ev.get("label_ceiling", {})
+        if "accuracy" in ceiling:
+            frac = ceiling["fraction_of_ceiling"]
+            out.append(f"| share of the label ceiling ({ceiling['accuracy']:.3f}) | {frac[base]:.3f} | "
+                       f"{frac[guided]:.3f} | test labels vs the mock's truth, {ceiling['n']} galaxies |")
+    if train is not None and ev is not None:
+        for key in ("train_acc", "val_acc", "epoch"):
+            out.append(f"| {key} at the kept epoch | {_kept(train, 'rgb_only', key)} | "
+                       f"{_kept(train, ev['guided'], key)} | `metrics/train.json`; early stopping on val_loss |")
+    if cvt is not None:
+        out.append(f"| 5-class accuracy, CvT vs its ResNet ({cvt['n_test']} images) | ResNet "
+                   f"{mean_std(cvt['resnet']['accuracy'])} | CvT {mean_std(cvt['cvt']['accuracy'])} | "
+                   f"{len(cvt['seeds'])} seeds; the seed paper reports 0.858 |")
+    for name, s in (realism or {}).get("sets", {}).items():
+        if "skipped" in s:
+            out.append(f"| sim-to-real, {name} | skipped | | {s['skipped']} |")
+            continue
+        fam = realism["families"]
+        out.append(f"| sim-to-real balanced accuracy, {name} ({s['n_images']} real images, {s['scheme']}) | "
+                   f"{mean_std(s['rgb_only']['balanced_accuracy'])} | {mean_std(s['guided']['balanced_accuracy'])} "
+                   f"| `{fam['guided']}` as guided; chance {s['chance_balanced_accuracy']:.2f} |")
+    return out
+
+
+def replace_block(text: str, table: list[str]) -> str:
+    """`text` with the lines between the BEGIN and END markers replaced by `table`."""
+    if BEGIN not in text or END not in text or text.index(BEGIN) > text.index(END):
+        raise SystemExit(f"results_table: no {BEGIN} ... {END} block to replace")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + BEGIN + "\n" + "\n".join(table) + "\n" + END + tail
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--metrics-dir", type=Path, default=Path("metrics"))
+    ap.add_argument("--write", type=Path, default=None, help="a Markdown file with the results block to replace")
+    args = ap.parse_args()
+    table = rows(args.metrics_dir)
+    if args.write is None:
+        print("\n".join(table))
+        return
+    args.write.write_text(replace_block(args.write.read_text(), table))
+
+
+if __name__ == "__main__":
+    main()
