@@ -10,7 +10,6 @@ import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import numpy as np
@@ -30,29 +29,17 @@ from specmorph.io.atomic import atomic_file
 from specmorph.remote.files import sha256_of
 from specmorph.remote.http import Fetched, RetryPolicy
 from specmorph.remote.jobs import Cache, Job, Outcome, run_jobs, utc_now, write_json
+from specmorph.remote.options import RemoteOptions
 from specmorph.remote.sources import EST_BYTES, SDSS_PIXSCALE, RemoteSources, url_basename
-
-if TYPE_CHECKING:
-    from specmorph.remote.survey import RemoteOptions
 
 log = logging.getLogger(__name__)
 
-METHODS = ("jpeg", "frames")
 BANDS = ("g", "r", "i")  # composited as blue, green, red
 FRAME_SHAPE = (1489, 2048)  # (rows, columns) of an SDSS corrected frame
 FIELD_COLUMNS = ("run", "rerun", "camcol", "field", "rowc_r", "colc_r")
 JPEG_QUALITY = 95
 COMPOSITE_DIR = "sdss/lupton"  # in the cache, apart from the SkyServer JPEGs of `cutout_method: jpeg`
 _OK = ("fetched", "cached")
-
-
-def check_options(method: str, stretch: float, q: float, max_pad: float) -> None:
-    """Fails by name on an unknown cutout method or a Lupton parameter out of range."""
-    if method not in METHODS:
-        raise ValueError(f"cutout_method={method!r}; expected one of {', '.join(METHODS)}")
-    if not stretch > 0 or not q >= 0 or not 0 <= max_pad < 1:
-        raise ValueError(f"lupton_stretch={stretch}, lupton_q={q}, frame_max_pad={max_pad}: expected "
-                         "lupton_stretch > 0, lupton_q >= 0 and 0 <= frame_max_pad < 1")
 
 
 def field_query_url(sources: RemoteSources, ra: float, dec: float) -> str:
