@@ -1,0 +1,45 @@
+"""The segment stage's per-image work: shards of (id, path) rows segmented on an executor, merged into one product."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from specmorph.executor import ExecutorParams, map_shards
+from specmorph.imaging.segment import SegmentParams, segment
+from specmorph.io.images import read_image
+from specmorph.io.shards import ShardWriter, merge_shards, shard_dir, shard_path
+
+
+def segment_shard(sp: SegmentParams, directory: str, index: int, rows: list[tuple[str, str]]) -> tuple[str, list[int]]:
+    """An executor task: (id_str, path) rows segmented into shard `index`; returns it, [degenerate, empty, pixels]."""
+    counts = [0, 0, 0]
+    with ShardWriter(shard_path(directory, index)) as writer:
+        for id_str, path in rows:
+            r = segment(read_image(path), sp)
+            writer.append(id_str, {"images": np.asarray(r.image, np.uint8), "masks": np.asarray(r.mask, bool),
+                                   "degenerate": np.bool_(r.degenerate), "threshold": np.float32(r.threshold)})
+            pixels = int(np.count_nonzero(r.mask))
+            counts = [counts[0] + bool(r.degenerate), counts[1] + (pixels == 0), counts[2] + pixels]
+    return str(writer.path), counts
+
+
+def segment_all(rows: list[tuple[str, str]], sp: SegmentParams, out_path: str | Path, executor: ExecutorParams,
+                params_hash: str) -> dict[str, float]:
+    """Segments every (id_str, absolute path) row into the HDF5 product `out_path` (images, masks, flags).
+
+    The product is the same for every executor and shard size. Returns the stage's metrics: n_images,
+    degenerate_fraction, empty_fraction and mean_mask_fraction.
+    """
+    if sp.out_size is None:
+        raise ValueError("params.yaml: segment.out_size must be set (all images share one size in the product)")
+    with shard_dir(out_path) as directory:
+        parts = map_shards(partial(segment_shard, sp, str(directory)), rows, executor, desc="segment", unit="img")
+        attrs = {"image_units": "uint8 RGB, masked", "out_size": sp.out_size}
+        merge_shards([path for path, _ in parts], out_path, attrs, stage="segment", params_hash=params_hash)
+    n, pixels = len(rows), len(rows) * sp.out_size**2
+    degenerate, empty, masked = (sum(counts[k] for _, counts in parts) for k in range(3))
+    return {"n_images": n, "degenerate_fraction": degenerate / n, "empty_fraction": empty / n,
+            "mean_mask_fraction": masked / pixels}
