@@ -19,7 +19,7 @@ from specmorph.models.checkpoint import save_checkpoint
 from specmorph.models.config import ModelConfig
 from specmorph.params import build, profile_block
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
-from specmorph.training.budget import Budget, CvtBudget
+from specmorph.training.budget import Budget, CvtBudget, CvtSection, TrainSection
 from specmorph.training.dataset import build_set
 from specmorph.training.loop import TrainParams, predict_proba, train_model
 
@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
                       ("--models-dir", "checkpoints"), ("--metrics", "metrics JSON"), ("--plot", "CvT confusion CSV"),
                       ("--gradcam-dir", "CvT Grad-CAM gallery"))
-    params, p = params_of(args.params, "cvt")
-    t, seeds = params["train"], [int(s) for s in params["evaluate"]["seeds"]]
+    params, section = params_of(args.params, "cvt")
+    p, t = build(CvtSection, section, "cvt"), build(TrainSection, params["train"], "train")
+    seeds = [int(s) for s in params["evaluate"]["seeds"]]
     table = read_table(args.images, ["id_str", "galaxy_id", "source", "class5", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "class5": str, "califa_name": str})
     rows = table[(table["source"] == "gz2") & table["class5"].isin(FIVE_CLASSES)].copy()
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
     budget, resnet = build(CvtBudget, *profile_block(params, "cvt.budget")), build(Budget, *profile_block(
         params, "train.budget"))
-    size, crop = budget.image_size, float(p["crop_fraction"])
+    size, crop = budget.image_size, p.crop_fraction
     train, test = (build_set(rows[rows["split"] == split], seg["images"], seg_ids, np.zeros((0, 1), np.float32), [],
                              size, crop) for split in ("train", "test"))
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
@@ -58,18 +59,18 @@ def main(argv: list[str] | None = None) -> None:
         for seed in seeds:
             for name, kind in MODELS.items():
                 cfg = ModelConfig(kind=kind, n_classes=len(FIVE_CLASSES), label_cols=FIVE_CLASSES, image_size=size,
-                                  depth=resnet.depth, width=resnet.width, feature_dim=int(t["feature_dim"]),
-                                  head_hidden=int(t["head_hidden"]), cvt_dims=budget.dims, cvt_depths=budget.depths,
+                                  depth=resnet.depth, width=resnet.width, feature_dim=t.feature_dim,
+                                  head_hidden=t.head_hidden, cvt_dims=budget.dims, cvt_depths=budget.depths,
                                   cvt_heads=budget.heads, preprocess=preprocess)
-                tp = TrainParams(epochs=budget.epochs, batch_size=int(p["batch_size"]), lr=float(p["lr"]),
-                                 weight_decay=float(p["weight_decay"]), seed=seed)
+                tp = TrainParams(epochs=budget.epochs, batch_size=p.batch_size, lr=p.lr,
+                                 weight_decay=p.weight_decay, seed=seed)
                 model, history = train_model(cfg, tp, train.data, None)
                 pred = predict_proba(model, test.data.images).argmax(axis=1)  # RGB only
                 results[name][seed] = classification_metrics(test.data.labels.numpy(), pred, FIVE_CLASSES)
                 if name == "cvt":
                     cvt_pred.append(pred)
                 save_checkpoint(work_dir / f"{name}_seed{seed}.pt", model, cfg,
-                                {"seed": seed, "history": without_timing(history), "params_hash": params_hash(p),
+                                {"seed": seed, "history": without_timing(history), "params_hash": params_hash(section),
                                  "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
     gradcam_galleries(models_dir / f"cvt_seed{seeds[0]}.pt", TestSet("test", test.data.images.numpy(),
                       test.data.labels.numpy(), test.table["galaxy_id"].to_numpy()), args.gradcam_dir, 4)

@@ -23,7 +23,7 @@ from specmorph.params import build, profile_block
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
 from specmorph.taxonomy import CLASSES
 from specmorph.training import distributed
-from specmorph.training.budget import Budget
+from specmorph.training.budget import Budget, TrainSection
 from specmorph.training.dataset import build_set
 from specmorph.training.guided import plan, train_jobs
 from specmorph.training.loop import TrainParams
@@ -48,49 +48,50 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
                       ("--features", "spectral embeddings (embed stage)"), ("--models-dir", "checkpoints"),
                       ("--live-dir", "dvclive directory"), ("--metrics", "metrics JSON"))
-    params, p = params_of(args.params, "train")
-    distributed.setup(str(p["device"]), str(p["backend"]))  # train_model trains on the device chosen here
+    params, section = params_of(args.params, "train")
+    p = build(TrainSection, section, "train")
+    distributed.setup(p.device, p.backend)  # train_model trains on the device chosen here
     try:
-        run(args, params, p)
+        run(args, params, p, section)
         distributed.barrier()
     finally:
         distributed.destroy()
 
 
-def run(args: argparse.Namespace, params: dict, p: dict) -> None:
+def run(args: argparse.Namespace, params: dict, p: TrainSection, section: dict) -> None:
     """Trains every job for every seed; rank 0 writes the checkpoints, dvclive logs and metrics."""
     main_rank = distributed.is_main()
-    jobs = plan(str(params["model"]), str(p["rgb_inference"]))
+    jobs = plan(str(params["model"]), p.rgb_inference)
     table = read_table(args.images, ["id_str", "galaxy_id", "label", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
     feats, feat_ids, _ = read_product(args.features, ["embedding"])
     rows = table[table["split"] == "train"].reset_index(drop=True)
-    fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), float(p["val_frac"]),
+    fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), p.val_frac,
                                      int(params["seed"]), class_names=CLASSES)
     budget = build(Budget, *profile_block(params, "train.budget"))
-    size, crop = budget.image_size, float(p["crop_fraction"])
+    size, crop = budget.image_size, p.crop_fraction
     fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
                                   segment_params=build(SegmentParams, params["segment"], "segment")).to_dict()
     base = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=size, depth=budget.depth,
-                       width=budget.width, feature_dim=int(p["feature_dim"]), head_hidden=int(p["head_hidden"]),
-                       spec_dim=int(feats["embedding"].shape[1]), spec_hidden=int(p["spec_hidden"]),
-                       spec_dropout=float(p["spec_dropout"]), gate=str(p["gate"]), preprocess=preprocess)
-    losses = build(LossParams, p["losses"], "train.losses")
+                       width=budget.width, feature_dim=p.feature_dim, head_hidden=p.head_hidden,
+                       spec_dim=int(feats["embedding"].shape[1]), spec_hidden=p.spec_hidden,
+                       spec_dropout=p.spec_dropout, gate=p.gate, preprocess=preprocess)
+    losses = build(LossParams, p.losses, "train.losses")
     threads = max(1, TrainParams.num_threads // distributed.local_world_size())  # the node's cores, shared
-    p_hash = params_hash({k: v for k, v in p.items() if k not in ("device", "backend")})  # where, not what, trains
+    p_hash = params_hash({k: v for k, v in section.items() if k not in ("device", "backend")})  # what, not where
     summary = {}
     # rank 0 saves into a work directory, renamed to --models-dir only once every model is saved
     with atomic_dir(args.models_dir) if main_rank else nullcontext() as work_dir:
         for seed in [int(s) for s in params["evaluate"]["seeds"]]:
-            tp = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=int(p["batch_size"]),
-                             lr=float(p["lr"]), weight_decay=float(p["weight_decay"]), seed=seed, num_threads=threads)
+            tp = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=p.batch_size, lr=p.lr,
+                             weight_decay=p.weight_decay, seed=seed, num_threads=threads)
             lives: list[Live] = []
             on_epoch_for = live_logger(Path(args.live_dir), seed, lives) if main_rank else None
             trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, on_epoch_for,
-                                 teacher_spectra=bool(p["teacher_spectra"]))
+                                 teacher_spectra=p.teacher_spectra)
             for live in lives:
                 live.end()
             if not main_rank:
@@ -104,8 +105,8 @@ def run(args: argparse.Namespace, params: dict, p: dict) -> None:
                                                  **{k: kept[k] for k in ("train_acc", "val_acc", "val_macro_f1")}}
     if not main_rank:
         return
-    write_metrics({"model": params["model"], "rgb_inference": p["rgb_inference"],
-                   "teacher_spectra": bool(p["teacher_spectra"]), "n_train": len(fit.table),
+    write_metrics({"model": params["model"], "rgb_inference": p.rgb_inference,
+                   "teacher_spectra": p.teacher_spectra, "n_train": len(fit.table),
                    "n_val": len(val.table), "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()),
                    "final": summary}, args.metrics)
 

@@ -8,7 +8,7 @@ import torch
 from specmorph.models import build_model
 from specmorph.models.config import ModelConfig
 from specmorph.params import ParamsError, build, load_params, profile_block
-from specmorph.training.budget import Budget, CvtBudget
+from specmorph.training.budget import Budget, CvtBudget, CvtSection, TrainSection
 
 PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
 
@@ -45,3 +45,15 @@ def test_bad_budgets_fail_by_name():
         Budget(patience=-1)
     with pytest.raises(ValueError, match=r"CvtBudget out of range: dims="):
         CvtBudget(dims=(8, 16), depths=(1, 1, 1))
+
+
+@pytest.mark.parametrize(("cls", "name"), [(TrainSection, "train"), (CvtSection, "cvt")])
+def test_the_sections_of_params_yaml_build_and_bad_keys_fail_by_dotted_name(cls, name):
+    section = build(cls, PARAMS[name], name)
+    assert section.budget == PARAMS[name]["budget"]
+    with pytest.raises(ParamsError, match=rf"unknown key\(s\) {name}\.lr_max"):
+        build(cls, {**PARAMS[name], "lr_max": 0.1}, name)
+    with pytest.raises(ParamsError, match=rf"{name}\.batch_size = '32' should be of type int"):
+        build(cls, {**PARAMS[name], "batch_size": "32"}, name)
+    with pytest.raises(ValueError, match=rf"{name} out of range: crop_fraction=1.5"):
+        build(cls, {**PARAMS[name], "crop_fraction": 1.5}, name)
