@@ -48,9 +48,10 @@ def rows(metrics_dir: Path) -> list[str]:
             out.append(f"| share of the label ceiling ({ceiling['accuracy']:.3f}) | {frac[base]:.3f} | "
                        f"{frac[guided]:.3f} | test labels vs the mock's truth, {ceiling['n']} galaxies |")
     if train is not None and ev is not None:
-        for key in ("train_acc", "val_acc", "epoch"):
-            out.append(f"| {key} at the kept epoch | {_kept(train, 'rgb_only', key)} | "
-                       f"{_kept(train, ev['guided'], key)} | `metrics/train.json`; early stopping on val_loss |")
+        for key, label in (("train_acc", "train accuracy at the kept epoch"), ("val_acc", "val accuracy at the kept "
+                           "epoch"), ("epoch", "kept epoch (lowest val loss)"), ("epochs_run", "epochs run")):
+            out.append(f"| {label} | {_kept(train, 'rgb_only', key)} | {_kept(train, ev['guided'], key)} | "
+                       "`metrics/train.json`, mean ± std over seeds |")
     if cvt is not None:
         out.append(f"| 5-class accuracy, CvT vs its ResNet ({cvt['n_test']} images) | ResNet "
                    f"{mean_std(cvt['resnet']['accuracy'])} | CvT {mean_std(cvt['cvt']['accuracy'])} | "

@@ -34,8 +34,8 @@ def test_rows_come_from_the_metrics(tmp_path):
     table = results_table.rows(_metrics(tmp_path))
     assert "| 8-class accuracy, GZ2 test (10 images) | 0.500 ± 0.010 | 0.600 ± 0.030 |" in "\n".join(table)
     assert any(r.startswith("| share of the label ceiling (0.800) | 0.625 | 0.750 |") for r in table)
-    assert any(r.startswith("| train_acc at the kept epoch | 0.600 ± 0.141 | 0.600 |") for r in table)
-    assert any(r.startswith("| epoch at the kept epoch | 15.000 ± 7.071 | 30.000 |") for r in table)
+    assert any(r.startswith("| train accuracy at the kept epoch | 0.600 ± 0.141 | 0.600 |") for r in table)
+    assert any(r.startswith("| kept epoch (lowest val loss) | 15.000 ± 7.071 | 30.000 |") for r in table)
     assert not any("CvT" in r or "sim-to-real" in r for r in table)  # absent files give no rows
 
 
