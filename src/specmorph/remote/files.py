@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import zlib
 from pathlib import Path
@@ -20,7 +19,7 @@ from specmorph.io.catalogs import write_table
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.images import read_image
 from specmorph.io.local import check_cube_header
-from specmorph.remote.http import Fetched
+from specmorph.remote.http import Fetched, sha256_file
 from specmorph.remote.jobs import utc_now
 
 log = logging.getLogger(__name__)
@@ -34,12 +33,8 @@ MANIFEST_COLUMNS = ("path", "source_url", "bytes", "sha256", "fetched_at")
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 4 MB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_READ_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex sha256 of a file (`http.sha256_file`)."""
+    return sha256_file(path).hexdigest()
 
 
 def check_gzip(path: Path) -> None:

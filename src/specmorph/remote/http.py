@@ -24,7 +24,6 @@ USER_AGENT = f"specmorph/{__version__} (+python-requests/{requests.__version__})
 _RETRY_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 _GONE_STATUS = frozenset({404, 410})
 _HTML_STARTS = (b"<!doctype html", b"<html")
-_READ_BYTES = 1 << 20  # hashing an existing file
 
 
 class RemoteError(Exception):
@@ -126,12 +125,10 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _sha256_file(path: Path):
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> hashlib._Hash:
+    """The sha256 of a file's bytes so far (`hashlib.file_digest`), to finish with `.hexdigest()` or extend."""
     with open(path, "rb") as f:
-        while block := f.read(_READ_BYTES):
-            digest.update(block)
-    return digest
+        return hashlib.file_digest(f, "sha256")
 
 
 def _utc_iso(timestamp: float | None = None) -> str:
@@ -184,7 +181,7 @@ def fetch(url: str, dest: Path, *, name: str, policy: RetryPolicy = RetryPolicy(
     dest = Path(dest)
     expected_sha256 = expected_sha256.lower() if expected_sha256 else None
     if dest.exists():
-        digest = _sha256_file(dest)
+        digest = sha256_file(dest)
         size = dest.stat().st_size
         if expected_bytes in (None, size) and expected_sha256 in (None, digest.hexdigest()):
             return Fetched(url, dest, size, digest.hexdigest(), _utc_iso(dest.stat().st_mtime), False, True)
@@ -249,7 +246,7 @@ class _Job:
             self.part.unlink()
             offset = 0
         if offset and offset == self.expected_bytes and self.expected_sha256 is not None:
-            digest = _sha256_file(self.part)
+            digest = sha256_file(self.part)
             if digest.hexdigest() == self.expected_sha256:
                 return self._finish(digest, offset, resumed=True)  # a run died between download and rename
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
@@ -273,7 +270,7 @@ class _Job:
         if status == 416 and offset:
             _, total = _total_from_content_range(response.headers.get("Content-Range"))
             if total == offset:
-                return self._finish(_sha256_file(self.part), offset, resumed=True)
+                return self._finish(sha256_file(self.part), offset, resumed=True)
             self.part.unlink()
             raise _Retry(f"HTTP 416 for a {offset}-byte .part (server size {total}); restarting", wait=False)
         if status not in (200, 206):
@@ -296,7 +293,7 @@ class _Job:
             raise self._fail(BadContent, f"server declares {total} bytes, expected {self.expected_bytes}",
                              drop_part=True)
         resumed = offset > 0
-        digest = _sha256_file(self.part) if resumed else hashlib.sha256()
+        digest = sha256_file(self.part) if resumed else hashlib.sha256()
         size = offset
         with open(self.part, "ab" if resumed else "wb") as out:
             try:
