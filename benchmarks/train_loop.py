@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
             res["breakdown_ours"] = bd
             res["bare_s_per_image_per_epoch"] = bare_epoch / len(fit)
             res["epoch_ratio"] = bare_epoch / (bd["epoch_loop_s_per_epoch"] + bd["validation_s"] / epochs)
-            res[f"projected_ratio_at_{p['epochs']}_epochs"] = projected_ratio(bd, bare_epoch, epochs,
+            res[f"projected_ratio_at_{b.epochs}_epochs"] = projected_ratio(bd, bare_epoch, epochs,
                                                                                b.epochs)
             result[key] = res
             print(f"{key}: ratio {res['ratio']:.3f}, ours {res['ours']['items_per_s']:.0f} img/s, "
