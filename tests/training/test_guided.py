@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from specmorph.errors import InputError
 from specmorph.models import ModelConfig
+from specmorph.params import ParamsError
 from specmorph.training import guided
 from specmorph.training.guided import Job, plan, train_jobs
 from specmorph.training.loop import TensorData, TrainParams
@@ -42,7 +42,7 @@ def test_plan_follows_the_table(model, rgb_inference, expected):
     ("concat", "hallucinate", ["'hallucinate'", "not concat"]),
 ])
 def test_plan_rejects_bad_choices(model, rgb_inference, needles):
-    with pytest.raises(InputError) as err:
+    with pytest.raises(ParamsError) as err:
         plan(model, rgb_inference)
     assert all(n in str(err.value) for n in needles), str(err.value)
 

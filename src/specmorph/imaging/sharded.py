@@ -11,6 +11,7 @@ from specmorph.executor import ExecutorParams, map_shards
 from specmorph.imaging.segment import SegmentParams, segment
 from specmorph.io.images import read_image
 from specmorph.io.shards import ShardWriter, merge_shards, shard_dir, shard_path
+from specmorph.params import ParamsError
 
 
 def segment_shard(sp: SegmentParams, directory: str, index: int, rows: list[tuple[str, str]]) -> tuple[str, list[int]]:
@@ -34,7 +35,7 @@ def segment_all(rows: list[tuple[str, str]], sp: SegmentParams, out_path: str | 
     degenerate_fraction, empty_fraction and mean_mask_fraction.
     """
     if sp.out_size is None:
-        raise ValueError("params.yaml: segment.out_size must be set (all images share one size in the product)")
+        raise ParamsError("params.yaml: segment.out_size must be set (all images share one size in the product)")
     with shard_dir(out_path) as directory:
         parts = map_shards(partial(segment_shard, sp, str(directory)), rows, executor, desc="segment", unit="img")
         attrs = {"image_units": "uint8 RGB, masked", "out_size": sp.out_size}

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from specmorph.errors import InputError
 from specmorph.models.config import ModelConfig
+from specmorph.params import ParamsError
 from specmorph.training.loop import TensorData, TrainParams, train_model
 from specmorph.training.objectives import LossParams
 
@@ -54,12 +54,12 @@ def plan(model: str, rgb_inference: str) -> list[Job]:
     """The networks trained for one seed, in training order (see the module docstring's table).
 
     Raises:
-        InputError: unknown `model` or `rgb_inference`, or "hallucinate" with a model other than gated.
+        ParamsError: unknown `model` or `rgb_inference`, or "hallucinate" with a model other than gated.
     """
     if model not in MODELS:
-        raise InputError(f"params.yaml: model must be one of {', '.join(MODELS)}, got {model!r}")
+        raise ParamsError(f"params.yaml: model must be one of {', '.join(MODELS)}, got {model!r}")
     if rgb_inference not in RGB_INFERENCE:
-        raise InputError(f"params.yaml: train.rgb_inference must be one of {', '.join(RGB_INFERENCE)}, "
+        raise ParamsError(f"params.yaml: train.rgb_inference must be one of {', '.join(RGB_INFERENCE)}, "
                          f"got {rgb_inference!r}")
     jobs = [Job(BASELINE, "rgb")]
     if model == BASELINE:
@@ -68,7 +68,7 @@ def plan(model: str, rgb_inference: str) -> list[Job]:
         teacher_kind = "concat" if model == "kd" else model
         return [*jobs, Job(f"{model}_teacher", teacher_kind), Job(model, "rgb", teacher=f"{model}_teacher")]
     if rgb_inference == "hallucinate" and model != "gated":
-        raise InputError(f"params.yaml: train.rgb_inference 'hallucinate' is implemented for model gated, not {model}")
+        raise ParamsError(f"params.yaml: train.rgb_inference 'hallucinate' is implemented for model gated, not {model}")
     return [*jobs, Job(model, model, rgb_inference=rgb_inference)]
 
 
