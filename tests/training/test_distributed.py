@@ -104,8 +104,9 @@ def _stage_inputs(work: Path) -> list[str]:
                   {}, "embed", "")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["model"] = "gated"
-    params["train"].update(image_size=16, depth=[1], width=4, feature_dim=16, head_hidden=8, spec_hidden=8, epochs=1,
-                           batch_size=8, device="cpu", backend="gloo")
+    params["train"]["budget"][params["profile"]] = {"image_size": 16, "depth": [1], "width": 4, "epochs": 1,
+                                                    "patience": 0}
+    params["train"].update(feature_dim=16, head_hidden=8, spec_hidden=8, batch_size=8, device="cpu", backend="gloo")
     params["evaluate"]["seeds"] = [0]
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     return ["--params", str(work / "params.yaml"), "--images", str(work / "images.csv"), "--segmented",
