@@ -8,7 +8,7 @@ test_end_to_end.py, and `dvc repro` runs once (--quick: placeholder outputs reco
 - no-op cost: `dvc repro` with nothing to do, timed A/B against `dvc status` (ratio = status s / repro s);
 - invalidation: for every top-level key of params.yaml and of dvc.yaml's `params` lists (found
   generically, so new ones such as `executor` or `dask` are covered) one leaf value is changed, and
-  every dotted key a stage declares (e.g. `train.depth`); `dvc status --json` gives the stages DVC
+  every dotted key a stage declares (e.g. `train.lr`); `dvc status --json` gives the stages DVC
   sees as changed and DVC's DAG (`dvc dag --dot`) their descendants, compared with the expected set:
   the stages declaring the key (or a parent or child of it) in dvc.yaml or reading it in their script
   (static scan below), and everything downstream of them through deps/outs paths; then it is

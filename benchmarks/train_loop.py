@@ -2,9 +2,10 @@
 
 Ours, one pass, as `stages/train.py` does for one network: read the image table (CSV), the segment
 product and the spectral embeddings (HDF5, `io.hdf5.read_product`), `grouped_split`, `build_set` for
-the fit and validation sets (preprocess to `train.image_size`), then `training.loop.train_model` with the
-params.yaml `train` settings (AdamW one-cycle, D4 augmentation, class weights, per-epoch validation,
-BatchNorm recompute) for `--epochs` epochs (default: the stage's own `train.epochs`). Not included:
+the fit and validation sets (preprocess to the budget's image_size), then `training.loop.train_model` with
+the params.yaml `train` settings (AdamW one-cycle, D4 augmentation, class weights, per-epoch validation,
+BatchNorm recompute) for `--epochs` epochs (default: the stage's own `train.budget.<profile>.epochs`).
+Not included:
 dvclive logging and checkpoint writing.
 
 Baseline, one pass: the same network (`build_model` of the same config, same seed and thread count),
@@ -219,7 +220,7 @@ def projected_ratio(bd: dict, bare_s_per_epoch: float, measured_epochs: int, epo
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~200 images, 1 epoch, 3 pairs (smoke run, seconds)")
-    ap.add_argument("--epochs", type=int, default=None, help="epochs per pass (default: train.epochs; quick 1)")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per pass (default: the budget's; quick 1)")
     ap.add_argument("--n-train", type=int, default=None, help="training-split images (default 600; quick 200)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of both sides (default 2: TrainParams')")
     args = ap.parse_args(argv)
