@@ -5,8 +5,7 @@ product and the spectral embeddings (HDF5, `io.hdf5.read_product`), `grouped_spl
 the fit and validation sets (preprocess to the budget's image_size), then `training.loop.train_model` with
 the params.yaml `train` settings (AdamW one-cycle, D4 augmentation, class weights, per-epoch validation,
 BatchNorm recompute) for `--epochs` epochs (default: the stage's own `train.budget.<profile>.epochs`).
-Not included:
-dvclive logging and checkpoint writing.
+Not included: dvclive logging and checkpoint writing.
 
 Baseline, one pass: the same network (`build_model` of the same config, same seed and thread count),
 plain AdamW (constant lr), the same batch size and reshuffling per epoch, the model's own loss
