@@ -4,6 +4,8 @@ from pathlib import Path
 
 from specmorph.catalog.crossmatch import crossmatch, match_stats, require_matches
 from specmorph.io.catalogs import read_gz2, read_morphology, write_table
+from specmorph.params import build
+from specmorph.sections import CrossmatchSection
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 
 
@@ -12,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
                       ("--gz2", "GZ2 catalogue"), ("--out", "matched table (CSV)"),
                       ("--duplicates", "unaccepted pairs within the radius (CSV)"), ("--metrics", "metrics JSON"))
     _, p = params_of(args.params, "crossmatch")
-    radius = float(p["radius_arcsec"])
+    radius = build(CrossmatchSection, p, "crossmatch").radius_arcsec
     califa = read_morphology(args.morphology).rename(columns={"id_str": "califa"})
     gz2 = read_gz2(args.gz2, columns=[]).rename(columns={"id_str": "gz2"})
     matched, duplicates = crossmatch(califa, gz2, radius, left_id="califa", right_id="gz2",

@@ -12,6 +12,8 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.hdf5 import read_product
 from specmorph.models.checkpoint import load_checkpoint
+from specmorph.params import build
+from specmorph.sections import EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 from specmorph.taxonomy import CLASSES
 from specmorph.training.dataset import build_set
@@ -23,8 +25,9 @@ def main(argv: list[str] | None = None) -> None:
                       ("--models-dir", "checkpoints"), ("--galaxy10", "Galaxy10 DECaLS file"),
                       ("--metrics", "metrics JSON"), ("--ablation", "ablation JSON"), ("--plot-dir", "plots"),
                       ("--truth-dir", "mock truth tables (absent for real data/raw: no label ceiling)"))
-    params, p = params_of(args.params, "evaluate")
-    seeds, model = [int(s) for s in p["seeds"]], str(params["model"])
+    params, section = params_of(args.params, "evaluate")
+    p = build(EvaluateSection, section, "evaluate")
+    seeds, model = list(p.seeds), str(params["model"])
     names = [job.name for job in plan(model, str(params["train"]["rgb_inference"]))]
     table = read_table(args.images, ["id_str", "galaxy_id", "source", "label", "split", "ra", "dec", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         write_confusion_csv(np.concatenate([labels] * len(seeds)), np.concatenate(list(runs)), list(CLASSES),
                             plot_dir / f"confusion_{role}.csv")
         gradcam_galleries(Path(args.models_dir) / f"{name}_seed{seeds[0]}.pt", sets[0], plot_dir / "gradcam" / role,
-                          int(p["gradcam_per_row"]))
+                          p.gradcam_per_row)
     ceiling = label_ceiling(args.truth_dir, gz2.table["id_str"], labels, {n: preds[n]["gz2_test"] for n in names})
     write_metrics({"model": model, "guided": guided, "seeds": seeds, "n_galaxy10_seen_in_training_dropped": n_seen,
                    "label_ceiling": ceiling,
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     write_metrics({"model": model, "embedder": params["embedder"], "rgb_inference": params["train"]["rgb_inference"],
                    "teacher_spectra": bool(params["train"]["teacher_spectra"]), "baseline": BASELINE, "guided": guided,
                    "label_ceiling": ceiling,
-                   **ablations(preds, BASELINE, guided, sets, int(p["bootstrap"]), int(params["seed"]))}, args.ablation)
+                   **ablations(preds, BASELINE, guided, sets, p.bootstrap, int(params["seed"]))}, args.ablation)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from specmorph.catalog.sample import attach_gz2_images, build_image_table
 from specmorph.catalog.selection import REQUIRED_COLUMNS, HighConfidence
 from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, write_table
 from specmorph.params import build
+from specmorph.sections import LabelsSection
 from specmorph.stage_utils import params_of, relative_paths, stage_args, write_metrics
 
 ID_COLUMNS = ["califa", "gz2"]
@@ -16,13 +17,14 @@ def main(argv: list[str] | None = None) -> None:
                       ("--gz2-image-dir", "GZ2 images"), ("--matched", "crossmatch table"),
                       ("--duplicates", "crossmatch duplicates"), ("--out", "image table (CSV)"),
                       ("--metrics", "metrics JSON"))
-    params, p = params_of(args.params, "labels")
-    thresholds = build(HighConfidence, p["high_confidence"], "labels.high_confidence")
+    params, section = params_of(args.params, "labels")
+    p = build(LabelsSection, section, "labels")
+    thresholds = build(HighConfidence, p.high_confidence or {}, "labels.high_confidence")
     gz2 = attach_gz2_images(read_gz2(args.gz2, columns=list(REQUIRED_COLUMNS)), args.gz2_image_dir)
     matched = read_table(args.matched, ID_COLUMNS, dtype=ID_TYPES)
     duplicates = read_table(args.duplicates, ID_COLUMNS, dtype=ID_TYPES, allow_empty=True)
     table, report = build_image_table(read_morphology(args.morphology), read_cutout_index(args.cutout_index), gz2,
-                                      matched, duplicates, thresholds, float(p["test_frac"]), int(params["seed"]))
+                                      matched, duplicates, thresholds, p.test_frac, int(params["seed"]))
     table["path"] = relative_paths(table["path"])  # portable across clones
     write_table(table, args.out)
     write_metrics(report, args.metrics)

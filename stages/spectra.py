@@ -9,6 +9,8 @@ from specmorph.io.catalogs import read_morphology, read_table
 from specmorph.io.cubes import iter_spectra
 from specmorph.io.hdf5 import params_hash, write_product
 from specmorph.io.layout import CUBE_SUFFIX
+from specmorph.params import build
+from specmorph.sections import SpectraSection
 from specmorph.spectral.pca import fit_pca
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 
@@ -17,23 +19,25 @@ def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--morphology", "CALIFA morphology table"), ("--cube-dir", "cube directory"),
                       ("--images", "image table (for the test split)"), ("--out", "HDF5 features"),
                       ("--plot", "explained-variance CSV"), ("--metrics", "metrics JSON"))
-    _, p = params_of(args.params, "spectra")
+    _, section = params_of(args.params, "spectra")
+    p = build(SpectraSection, section, "spectra")
     names = read_morphology(args.morphology)["id_str"].tolist()
     paths = [Path(args.cube_dir) / f"{n}{CUBE_SUFFIX}" for n in names]
-    window = tuple(p["window"]) if p.get("window") else None
-    rows = list(iter_spectra(paths, window, int(p["bin_factor"]), str(p["aperture"])))
+    window = tuple(p.window) if p.window else None
+    rows = list(iter_spectra(paths, window, p.bin_factor, p.aperture))
     wave = rows[0][1]
     spectra = np.stack([spec for _, _, spec in rows])  # (N, n_wave), normalised
     table = read_table(args.images, ["galaxy_id", "split"], dtype={"galaxy_id": str})
     test = set(table.loc[table["split"] == "test", "galaxy_id"])
     fit_rows = np.array([n not in test for n in names])
-    model = fit_pca(spectra[fit_rows], int(p["n_components"]), wave=wave)
+    model = fit_pca(spectra[fit_rows], p.n_components, wave=wave)
     features = model.transform(spectra).astype(np.float32)  # (N, k)
     # float32, as the features: float64 results that differ by a few ulps between BLAS builds agree there
     evr = np.asarray(model.explained_variance_ratio, np.float32)
-    write_product(args.out, {"features": features, "explained_variance_ratio": evr, "wave": wave},
-                  names, {"units": "PCA coefficients of median-normalised spectra", "n_fit": int(fit_rows.sum()),
-                          "fit_on": "galaxies not in the test split"}, stage="spectra", params_hash=params_hash(p))
+    attrs = {"units": "PCA coefficients of median-normalised spectra", "n_fit": int(fit_rows.sum()),
+             "fit_on": "galaxies not in the test split"}
+    write_product(args.out, {"features": features, "explained_variance_ratio": evr, "wave": wave}, names, attrs,
+                  stage="spectra", params_hash=params_hash(section))
     write_curves_csv({"explained_variance_ratio": evr.tolist(), "cumulative": np.cumsum(evr).tolist()},
                      args.plot, steps=list(range(1, len(evr) + 1)))
     write_metrics({"n_galaxies": len(names), "n_fit": int(fit_rows.sum()), "n_channels": len(wave),
