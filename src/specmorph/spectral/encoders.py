@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -174,3 +174,22 @@ def embed_array(model: Embedder, x: np.ndarray | torch.Tensor, batch_size: int =
     if not out:
         return np.zeros((0, model.cfg.embed_dim), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)
+
+
+@dataclass
+class CubeTask:
+    """What the embedders' `engine.Task`s share: the rows are prepared cubes (N, C, H, W), the BatchNorm
+    recompute runs `embed` over them, and there is no validation (so no early stopping)."""
+
+    x: torch.Tensor  # (N, C, H, W)
+    monitor: ClassVar[str] = ""
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.x)
+
+    def forward(self, model: Embedder, idx: torch.Tensor) -> None:
+        model.embed(self.x[idx])
+
+    def validate(self, model: Embedder) -> dict[str, float]:
+        return {}

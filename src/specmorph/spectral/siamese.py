@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from specmorph.spectral.embedder_io import register
-from specmorph.spectral.encoders import ConvEncoder, Embedder, EmbedderConfig
+from specmorph.spectral.encoders import ConvEncoder, CubeTask, Embedder, EmbedderConfig
 from specmorph.training.engine import Recipe, augment_d4, fit
 
 PROJ_DEFAULTS = {"proj_hidden": 256, "proj_dim": 128}  # SimCLR-style head, embed_dim -> 256 -> 128
@@ -179,16 +179,10 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 @dataclass
-class SiameseTask:
-    """`engine.Task` of the contrastive embedder: two augmented views per cube, NT-Xent, no validation."""
+class SiameseTask(CubeTask):
+    """`engine.Task` of the contrastive embedder: two augmented views per cube and NT-Xent."""
 
-    x: torch.Tensor  # (N, C, H, W)
     params: SiameseParams
-    monitor: str = ""
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.x)
 
     def batch(self, idx: torch.Tensor, aug_gen: torch.Generator | None, rank: int, world: int) -> tuple:
         assert aug_gen is not None, "train_siamese always augments"
@@ -201,12 +195,6 @@ class SiameseTask:
         z = model(views)  # (2B, proj_dim)
         z1, z2 = z.chunk(2)
         return nt_xent(z1, z2, self.params.tau), {"pos_top1": _positive_top1(z.detach()) / 2}
-
-    def forward(self, model: SiameseEmbedder, idx: torch.Tensor) -> None:
-        model.embed(self.x[idx])
-
-    def validate(self, model: SiameseEmbedder) -> dict[str, float]:
-        return {}
 
 
 def train_siamese(

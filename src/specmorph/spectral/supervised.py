@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from specmorph.spectral.embedder_io import build_embedder
-from specmorph.spectral.encoders import Embedder, EmbedderConfig
+from specmorph.spectral.encoders import CubeTask, Embedder, EmbedderConfig
 from specmorph.training.engine import Recipe, augment_d4, fit
 
 SUPERVISED_KINDS: tuple[str, ...] = ("sae", "dsca")
@@ -55,17 +55,11 @@ def _check_inputs(cfg: EmbedderConfig, x: torch.Tensor, y: torch.Tensor) -> None
 
 
 @dataclass
-class SupervisedTask:
-    """`engine.Task` of "sae" and "dsca": D4-augmented labelled cubes, the model's own `loss`, no validation."""
+class SupervisedTask(CubeTask):
+    """`engine.Task` of "sae" and "dsca": D4-augmented labelled cubes and the model's own `loss`."""
 
-    x: torch.Tensor  # (N, C, H, W)
-    y: torch.Tensor  # (N,)
+    y: torch.Tensor  # (N,) class indices
     ce_weight: float
-    monitor: str = ""
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.x)
 
     def batch(self, idx: torch.Tensor, aug_gen: torch.Generator | None, rank: int, world: int) -> tuple:
         return (self.x[idx] if aug_gen is None else augment_d4(self.x[idx], aug_gen, rank, world)), self.y[idx]
@@ -73,12 +67,6 @@ class SupervisedTask:
     def objective(self, model: Embedder, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         loss, parts = model.loss(x, y, ce_weight=self.ce_weight)
         return loss, {k: v * len(x) for k, v in parts.items()}
-
-    def forward(self, model: Embedder, idx: torch.Tensor) -> None:
-        model.embed(self.x[idx])
-
-    def validate(self, model: Embedder) -> dict[str, float]:
-        return {}
 
 
 def train_supervised(
