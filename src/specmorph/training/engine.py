@@ -221,11 +221,10 @@ def fit(model_factory: Callable[[], nn.Module], task: Task, recipe: Recipe, name
                     break
         if best_state is not None:
             model.load_state_dict(best_state)
-        kept = best_epoch if best_state is not None else history[-1]["epoch"]
+        kept = best_epoch if best_state is not None else len(history)  # epochs run 1, 2, ...
         recompute_bn(model, lambda idx: task.forward(model, idx), task.n_rows, recipe.batch_size)
         for h in history:
             h["best"] = h["epoch"] == kept
-            if h["best"]:
-                h.update(task.validate(model))  # the returned weights, with their exact BatchNorm statistics
+        history[kept - 1].update(task.validate(model))  # the returned weights, with their exact BatchNorm statistics
     model.eval()
     return model.cpu(), history

@@ -133,12 +133,16 @@ class ClassifierTask:
     train: TensorData
     val: TensorData | None
     batch_size: int
-    monitor: str = "val_loss"
     objective_fn: Objective | None = None  # set once the model exists (`make_objective` looks at its type)
 
     @property
     def n_rows(self) -> int:
         return len(self.train)
+
+    @property
+    def monitor(self) -> str:
+        """Early stopping on the validation loss, when there is a validation set."""
+        return "val_loss" if self.val is not None else ""
 
     def batch(self, idx: torch.Tensor, aug_gen: torch.Generator | None, rank: int, world: int) -> tuple:
         x, y, spec, has_spec = self.train.batch(idx)
@@ -204,7 +208,7 @@ def train_model(
     if teacher is not None and device.type != "cpu":
         teacher = copy.deepcopy(teacher).to(device)
     weight = class_weights(train.labels, cfg.n_classes).to(device) if params.class_weighting else None
-    task = ClassifierTask(train, val, params.batch_size, "val_loss" if val is not None else "")
+    task = ClassifierTask(train, val, params.batch_size)
 
     def build() -> nn.Module:
         model = build_model(cfg)
