@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from specmorph.io.catalogs import write_table
 from specmorph.sky import catalogs, votes
 from specmorph.sky.truth import GalaxyTruth
 
@@ -31,9 +32,9 @@ def _gz2_rows(seed: int, n: int = 40) -> list[dict]:
     return rows
 
 
-def test_write_table_atomic_leaves_only_the_csv(tmp_path):
+def test_write_table_leaves_only_the_csv(tmp_path):
     path = tmp_path / "sub" / "t.csv"
-    catalogs.write_table_atomic(pd.DataFrame({"a": [1, 2]}), path)
+    write_table(pd.DataFrame({"a": [1, 2]}), path)
     assert pd.read_csv(path)["a"].tolist() == [1, 2]
     assert [p.name for p in path.parent.iterdir()] == ["t.csv"]
 
@@ -67,7 +68,7 @@ def test_gz2_table_layout_and_determinism(tmp_path):
     assert df.to_csv(index=False) == catalogs.gz2_table(_gz2_rows(11)).to_csv(index=False)
     assert df.to_csv(index=False) != catalogs.gz2_table(_gz2_rows(12)).to_csv(index=False)
     path = tmp_path / "gz2_hart16.csv"
-    catalogs.write_table_atomic(df, path)
+    write_table(df, path)
     back = pd.read_csv(path)
     assert back.columns.tolist() == votes.GZ2_COLUMNS
     assert back["dr7objid"].tolist() == df["dr7objid"].tolist()

@@ -255,7 +255,8 @@ def test_prepare_all_checks_hold_across_shards(tmp_path, dask_ex):
 
 
 def test_prepare_cubes_stage_on_dask_writes_the_local_product(tmp_path, stage, dask_ex):
-    from specmorph.sky.catalogs import morphology_table, write_table_atomic
+    from specmorph.io.catalogs import write_table
+    from specmorph.sky.catalogs import morphology_table
     from specmorph.sky.cube import build_cube, write_cube
     from specmorph.sky.population import draw_galaxy
 
@@ -265,7 +266,7 @@ def test_prepare_cubes_stage_on_dask_writes_the_local_product(tmp_path, stage, d
     (tmp_path / "cubes").mkdir()
     for g in truths:
         write_cube(tmp_path / "cubes" / f"{g.id_str}.V500.rscube.fits.gz", g, *build_cube(g, 1877, 8, 8, rng=rng))
-    write_table_atomic(morphology_table(truths), tmp_path / "morphology.csv")
+    write_table(morphology_table(truths), tmp_path / "morphology.csv")
     section = {"grid": [4, 4], "channels": "binned", "n_channels": 16, "window": [3800.0, 7200.0],
                "normalise": "median"}
     for kind in ("local", "dask"):

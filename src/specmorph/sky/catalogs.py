@@ -26,19 +26,6 @@ GZ2_SAMPLES = ("original", "extra", "stripe82")
 _SKY_VERSION, _RERUN = 1, 40
 
 
-def write_table_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Writes `df` as CSV (no index) through `io.atomic.atomic_file`.
-
-    Args:
-        df: The table.
-        path: Destination CSV; its parent directory is created if needed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
-        df.to_csv(tmp, index=False, compression=None)
-
-
 def morphology_table(truths: list[GalaxyTruth]) -> pd.DataFrame:
     """The CALIFA morphology table: `name, ra, dec, redshift, hubtyp` (hubtyp as a type string, e.g. 'Sbc')."""
     return pd.DataFrame({"name": [g.id_str for g in truths], "ra": [g.ra for g in truths],

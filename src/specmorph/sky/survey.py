@@ -14,6 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from specmorph.io.atomic import atomic_dir, atomic_file
+from specmorph.io.catalogs import write_table
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
 from specmorph.sky import catalogs, cube, observe, votes
 from specmorph.sky.render import half_light
@@ -117,7 +118,7 @@ def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
     gz2 = gz2_sample(pop_rng, califa, cfg.n_gz2_field, cfg.gz2_footprint_fraction)
     g10 = galaxy10_sample(pop_rng, cfg.n_galaxy10, gz2)
 
-    catalogs.write_table_atomic(catalogs.morphology_table(califa), paths["morphology_path"])
+    write_table(catalogs.morphology_table(califa), paths["morphology_path"])
     cube_tasks = [(0, g, cfg.seed, i, paths["cube_dir"] / f"{g.id_str}{CUBE_SUFFIX}", cfg)
                   for i, g in enumerate(califa)]
     for _ in _run(cube_tasks, cfg.workers, "eCALIFA cubes"):
@@ -127,12 +128,12 @@ def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
     for _ in _run(cutout_tasks, cfg.workers, "SDSS cutouts"):
         pass
     index = [{"name": g.id_str, "ra": g.ra, "dec": g.dec, "file": f"cutouts/{g.id_str}.jpg"} for g in califa]
-    catalogs.write_table_atomic(catalogs.cutout_index(index), paths["cutout_index_path"])
+    write_table(catalogs.cutout_index(index), paths["cutout_index_path"])
 
     vote_rng = np.random.default_rng([cfg.seed, 98])
     rows = [{"dr7objid": e.dr7objid, "ra": e.truth.ra, "dec": e.truth.dec, **votes.draw_votes(e.truth, vote_rng)}
             for e in gz2]
-    catalogs.write_table_atomic(catalogs.gz2_table(rows), paths["gz2_catalog_path"])
+    write_table(catalogs.gz2_table(rows), paths["gz2_catalog_path"])
     gz2_tasks = [(2, e.truth, cfg.seed, i, paths["gz2_image_dir"] / f"{e.dr7objid}.jpg", cfg)
                  for i, e in enumerate(gz2)]
     for _ in _run(gz2_tasks, cfg.workers, "GZ2 images"):
@@ -152,9 +153,9 @@ def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
 def _write_truth(truth_dir: Path, califa: list[GalaxyTruth], gz2: list[Gz2Entry],
                  g10: list[GalaxyTruth]) -> None:
     """Mock-only ground truth, for tests and for judging the pipeline against what is known."""
-    catalogs.write_table_atomic(pd.DataFrame([g.to_row() for g in califa]), truth_dir / "califa.csv")
+    write_table(pd.DataFrame([g.to_row() for g in califa]), truth_dir / "califa.csv")
     gz2_rows = [{"dr7objid": e.dr7objid, "galaxy_id": e.galaxy_id, "califa_name": e.califa_name,
                  "shred": e.shred, **e.truth.to_row()} for e in gz2]
-    catalogs.write_table_atomic(pd.DataFrame(gz2_rows), truth_dir / "gz2.csv")
+    write_table(pd.DataFrame(gz2_rows), truth_dir / "gz2.csv")
     g10_rows = [{"index": i, **g.to_row()} for i, g in enumerate(g10)]
-    catalogs.write_table_atomic(pd.DataFrame(g10_rows), truth_dir / "galaxy10.csv")
+    write_table(pd.DataFrame(g10_rows), truth_dir / "galaxy10.csv")
