@@ -7,10 +7,9 @@ With --write, the table replaces the lines between `<!-- results:begin -->` and 
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
-from specmorph.evaluation.report import mean_std
+from specmorph.evaluation.report import aggregate_seeds, mean_std
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -20,13 +19,9 @@ def _read(path: Path) -> dict | None:
 
 
 def _kept(train: dict, name: str, key: str) -> str:
-    """Mean ± std over seeds of a train.json `final` figure of network `name`."""
-    values = [v[key] for k, v in train["final"].items() if k.rsplit("_seed", 1)[0] == name and key in v]
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    """Mean ± std over seeds (`aggregate_seeds`) of a train.json `final` figure of network `name`."""
+    runs = [v for k, v in train["final"].items() if k.rsplit("_seed", 1)[0] == name and key in v]
+    return mean_std(aggregate_seeds(runs, [key])[key]) if runs else "–"
 
 
 def rows(metrics_dir: Path) -> list[str]:
