@@ -11,9 +11,11 @@ from PIL import Image
 
 from specmorph.sky.observe import (
     GAIN,
+    GREY_BELOW,
     NMGY_PER_COUNT,
     SDSS_PIXSCALE,
     SKY_NMGY_PER_ARCSEC2,
+    SKY_TINT,
     SPIKE_FRACTION,
     SPIKE_LENGTH,
     SPIKE_MAG,
@@ -145,6 +147,19 @@ def test_rgb_and_jpeg_are_deterministic():
     assert encode_jpeg(a) != encode_jpeg(c)
     rgb = sdss_rgb(np.zeros((3, 8, 8), np.float32))
     assert rgb.dtype == np.uint8 and rgb.shape == (8, 8, 3) and rgb.max() < 20  # empty sky is dark
+
+
+def test_rgb_follows_the_calibrated_asinh_curve():
+    """Bright grey pixels (equal scaled bands, well above the sky tint) get asinh(stretch q I) / q of 255:
+    make_lupton_rgb with Q' = 10 sinh(q / 10) is the calibration's curve, not merely close to it."""
+    levels = np.array([0.3, 1.0, 3.0, 10.0])  # I, scaled nmgy per native pixel
+    q, stretch = 6.0, 0.9
+    gri = np.broadcast_to(levels[None, None, :], (3, 1, 4)) / np.array([2.0, 1.5, 1.0])[:, None, None]
+    rgb = sdss_rgb(gri, scales=(2.0, 1.5, 1.0), q=q, stretch=stretch, offset=0.0)
+    expected = np.minimum(np.arcsinh(stretch * q * levels) / q, 1.0) * 255
+    w = levels**2 / (levels**2 + GREY_BELOW**2)  # the faint-end tint still shifts the channels a little
+    tinted = (w[None] + (1 - w[None]) * np.array(SKY_TINT)[:, None]) * expected[None]
+    assert np.abs(rgb[0].T.astype(float) - np.minimum(tinted, 255)).max() <= 1.0
 
 
 def _border_std(rgb: np.ndarray) -> float:

@@ -6,6 +6,7 @@ import io
 import math
 
 import numpy as np
+from astropy.visualization import make_lupton_rgb
 from PIL import Image
 from scipy.signal import fftconvolve
 
@@ -48,7 +49,7 @@ RGB_STRETCH = 0.9  # 1/nmgy per native pixel: linear gain of the faint end, sets
 RGB_OFFSET = 0.0025  # nmgy per native pixel added to every band before the stretch: the dark grey sky
 # Real cutouts show grey-brown sky noise, not independent colour speckle: below a few sky sigmas the
 # colour fades to this sky tint (R, G, B relative to the intensity; real sky median is (4, 4, 2)/255).
-SKY_TINT = (1.2, 1.2, 0.6)
+SKY_TINT = (1.2, 1.2, 0.6)  # mean 1: the tint keeps the intensity that sets the stretch
 GREY_BELOW = 0.06  # intensity (scaled nmgy per native pixel) where colour is half faded to the tint
 # Colour saturation about the intensity (1: the plain Lupton et al. mix, which the real colours match).
 RGB_SATURATION = 1.0
@@ -274,6 +275,11 @@ def sdss_rgb(gri: np.ndarray, pixscale: float = SDSS_PIXSCALE, scales: tuple[flo
              saturation: float = RGB_SATURATION) -> np.ndarray:
     """Lupton et al. (2004) asinh colour image, i -> red, r -> green, g -> blue, as SDSS JPEG cutouts.
 
+    The mix is astropy's `make_lupton_rgb` (as in `remote.frames`), fed bands that first get the
+    survey's scales, grey sky offset and faint-end sky tint. Its stretch f(I) = asinh(I Q'/s) a(Q')
+    with a(Q') = 0.1 / asinh(0.1 Q') is the curve asinh(stretch q I) / q of the calibration when
+    Q' = 10 sinh(q / 10) and s = Q' / (stretch q).
+
     Args:
         gri: (3, H, W) g, r, i flux per pixel, nmgy.
         pixscale: arcsec/px of `gri`; brightness is set per native SDSS pixel, so zoomed cutouts
@@ -290,14 +296,14 @@ def sdss_rgb(gri: np.ndarray, pixscale: float = SDSS_PIXSCALE, scales: tuple[flo
     area = (SDSS_PIXSCALE / pixscale) ** 2
     x = np.maximum(gri * (area * np.asarray(scales, np.float64)[:, None, None])
                    + np.float64(offset), 0)  # (3, H, W)
-    inten = x.mean(axis=0) + 1e-9
-    f = np.arcsinh(stretch * q * inten) / (q * inten)
-    x = inten + saturation * (x - inten)
-    w = inten**2 / (inten**2 + GREY_BELOW**2)  # 1: own colour, 0: sky tint
-    tint = np.asarray(SKY_TINT, np.float64)[:, None, None] * inten
-    rgb = (w * x[::-1] + (1 - w) * tint) * f  # (3, H, W): i, r, g as R, G, B
-    peak = np.maximum(rgb.max(axis=0), 1.0)
-    return np.round(np.moveaxis(rgb / peak, 0, -1) * 255).astype(np.uint8)
+    inten = x.mean(axis=0)
+    x = inten + saturation * (x - inten)  # keeps the intensity
+    w = inten**2 / (inten**2 + GREY_BELOW**2)  # 1: own colour, 0: sky tint (its mean is 1: intensity kept)
+    rgb = w * x[::-1] + (1 - w) * np.asarray(SKY_TINT, np.float64)[:, None, None] * inten  # i, r, g as R, G, B
+    lupton_q = 10 * math.sinh(q / 10)
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero-intensity pixels map to 0
+        out = make_lupton_rgb(*rgb, stretch=lupton_q / (stretch * q), Q=lupton_q, output_dtype=np.float64)
+    return np.round(out * 255).astype(np.uint8)
 
 
 def render_cutout(truth: GalaxyTruth, size: int = 424, pixscale: float = SDSS_PIXSCALE, *,
