@@ -17,7 +17,8 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
 from specmorph.models.config import ModelConfig
-from specmorph.params import build, profile_block
+from specmorph.params import build, profile_block, typed
+from specmorph.sections import EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
 from specmorph.training.budget import Budget, CvtBudget, CvtSection, TrainSection
 from specmorph.training.dataset import build_set
@@ -32,8 +33,8 @@ def main(argv: list[str] | None = None) -> None:
                       ("--models-dir", "checkpoints"), ("--metrics", "metrics JSON"), ("--plot", "CvT confusion CSV"),
                       ("--gradcam-dir", "CvT Grad-CAM gallery"))
     params, section = params_of(args.params, "cvt")
-    p, t = build(CvtSection, section, "cvt"), build(TrainSection, params["train"], "train")
-    seeds = [int(s) for s in params["evaluate"]["seeds"]]
+    p, t = build(CvtSection, section, "cvt"), typed(params, "train", TrainSection)
+    seeds = list(typed(params, "evaluate", EvaluateSection).seeds)
     table = read_table(args.images, ["id_str", "galaxy_id", "source", "class5", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "class5": str, "califa_name": str})
     rows = table[(table["source"] == "gz2") & table["class5"].isin(FIVE_CLASSES)].copy()
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     train, test = (build_set(rows[rows["split"] == split], seg["images"], seg_ids, np.zeros((0, 1), np.float32), [],
                              size, crop) for split in ("train", "test"))
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
-                                  segment_params=build(SegmentParams, params["segment"], "segment")).to_dict()
+                                  segment_params=typed(params, "segment", SegmentParams)).to_dict()
     models_dir = Path(args.models_dir)
     results: dict[str, dict] = {name: {} for name in MODELS}
     cvt_pred = []  # per seed, (n_test,) class indices, pooled into the confusion CSV

@@ -8,10 +8,10 @@ from specmorph.catalog.labels import califa_coarse
 from specmorph.executor import executor_params
 from specmorph.io.catalogs import read_morphology, read_table, write_table
 from specmorph.io.hdf5 import params_hash, read_product, write_product
-from specmorph.params import ParamsError, build
+from specmorph.params import build, shared
 from specmorph.spectral.cubeprep import load_prepared
 from specmorph.spectral.embedder_io import save_embedder
-from specmorph.spectral.embedding import EMBEDDERS, EmbedParams, embed_prepared, fit_embedder, holdout_mask
+from specmorph.spectral.embedding import EmbedParams, embed_prepared, fit_embedder, holdout_mask
 from specmorph.spectral.quality import embedding_quality, projection_2d
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 
@@ -22,9 +22,8 @@ def main(argv: list[str] | None = None) -> None:
                       ("--out", "embeddings (HDF5)"), ("--model-dir", "trained embedder"),
                       ("--projection", "2-D projection CSV"), ("--metrics", "metrics JSON"))
     params, section = params_of(args.params, "embed")
-    kind, seed = params.get("embedder"), int(params["seed"])
-    if kind not in EMBEDDERS:
-        raise ParamsError(f"params.yaml: embedder = {kind!r}; expected one of {' | '.join(EMBEDDERS)}")
+    top = shared(params)
+    kind, seed = top.embedder, top.seed
     p = build(EmbedParams, section, "embed")
     executor = executor_params(params)
     morph = read_morphology(args.morphology).set_index("id_str")

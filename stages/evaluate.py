@@ -12,10 +12,11 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.hdf5 import read_product
 from specmorph.models.checkpoint import load_checkpoint
-from specmorph.params import build
-from specmorph.sections import EvaluateSection
+from specmorph.params import build, shared, typed
+from specmorph.sections import CrossmatchSection, EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 from specmorph.taxonomy import CLASSES
+from specmorph.training.budget import TrainSection
 from specmorph.training.dataset import build_set
 from specmorph.training.guided import BASELINE, plan
 
@@ -27,8 +28,10 @@ def main(argv: list[str] | None = None) -> None:
                       ("--truth-dir", "mock truth tables (absent for real data/raw: no label ceiling)"))
     params, section = params_of(args.params, "evaluate")
     p = build(EvaluateSection, section, "evaluate")
-    seeds, model = list(p.seeds), str(params["model"])
-    names = [job.name for job in plan(model, str(params["train"]["rgb_inference"]))]
+    top = shared(params)
+    seeds, model = list(p.seeds), top.model
+    train = typed(params, "train", TrainSection)
+    names = [job.name for job in plan(model, train.rgb_inference)]
     table = read_table(args.images, ["id_str", "galaxy_id", "source", "label", "split", "ra", "dec", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     matched = gz2.table["califa_name"].notna().to_numpy()  # held-out galaxies with an eCALIFA cube (the seed's test)
     g10 = open_galaxy10(args.galaxy10)
     seen = table[table["galaxy_id"].isin(set(table.loc[table["split"] == "train", "galaxy_id"]))]
-    g10_rows, n_seen = galaxy10_holdout(g10, seen, float(params["crossmatch"]["radius_arcsec"]))
+    g10_rows, n_seen = galaxy10_holdout(g10, seen, typed(params, "crossmatch", CrossmatchSection).radius_arcsec)
     g10_images, g10_labels = galaxy10_inputs(g10, g10_rows, pre)
     g10.close()
     images, labels, groups = gz2.data.images.numpy(), gz2.data.labels.numpy(), gz2.table["galaxy_id"].to_numpy()
@@ -59,10 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     write_metrics({"model": model, "guided": guided, "seeds": seeds, "n_galaxy10_seen_in_training_dropped": n_seen,
                    "label_ceiling": ceiling,
                    **{t.name: {n: scores(preds[n][t.name], t.labels) for n in names} for t in sets}}, args.metrics)
-    write_metrics({"model": model, "embedder": params["embedder"], "rgb_inference": params["train"]["rgb_inference"],
-                   "teacher_spectra": bool(params["train"]["teacher_spectra"]), "baseline": BASELINE, "guided": guided,
+    write_metrics({"model": model, "embedder": top.embedder, "rgb_inference": train.rgb_inference,
+                   "teacher_spectra": train.teacher_spectra, "baseline": BASELINE, "guided": guided,
                    "label_ceiling": ceiling,
-                   **ablations(preds, BASELINE, guided, sets, p.bootstrap, int(params["seed"]))}, args.ablation)
+                   **ablations(preds, BASELINE, guided, sets, p.bootstrap, top.seed)}, args.ablation)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from specmorph.catalog.selection import REQUIRED_COLUMNS
 from specmorph.io.local import LocalSources, ingest_local
-from specmorph.params import ParamsError, build, load_params, profile_block, section
+from specmorph.params import ParamsError, build, load_params, profile_block, section, shared
 from specmorph.remote.plan import format_plan
 from specmorph.remote.sources import RemoteSources
 from specmorph.remote.survey import RemoteOptions, ingest_remote
@@ -19,7 +19,7 @@ SOURCES = ("synthetic", "local", "remote")
 
 def _synthetic(params: dict, out_dir: Path) -> dict:
     sky, where = profile_block(params, "sky")
-    cfg = build(SkyConfig, {"seed": params.get("seed", 42), **sky}, where)
+    cfg = build(SkyConfig, {"seed": shared(params).seed, **sky}, where)
     return generate_survey(out_dir, cfg)
 
 
@@ -38,7 +38,7 @@ def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
     remote = dict(ingest.get("remote") or {})
     sources = build(RemoteSources, remote.pop("sources", None) or {}, "ingest.remote.sources")
     options = build(RemoteOptions, remote, "ingest.remote")
-    result = ingest_remote(sources, options, out_dir, seed=int(params.get("seed", 42)),
+    result = ingest_remote(sources, options, out_dir, seed=shared(params).seed,
                            link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
     if options.dry_run:
         print(format_plan(result))

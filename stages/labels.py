@@ -3,7 +3,7 @@
 from specmorph.catalog.sample import attach_gz2_images, build_image_table
 from specmorph.catalog.selection import REQUIRED_COLUMNS, HighConfidence
 from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, write_table
-from specmorph.params import build
+from specmorph.params import build, shared
 from specmorph.sections import LabelsSection
 from specmorph.stage_utils import params_of, relative_paths, stage_args, write_metrics
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     matched = read_table(args.matched, ID_COLUMNS, dtype=ID_TYPES)
     duplicates = read_table(args.duplicates, ID_COLUMNS, dtype=ID_TYPES, allow_empty=True)
     table, report = build_image_table(read_morphology(args.morphology), read_cutout_index(args.cutout_index), gz2,
-                                      matched, duplicates, thresholds, p.test_frac, int(params["seed"]))
+                                      matched, duplicates, thresholds, p.test_frac, shared(params).seed)
     table["path"] = relative_paths(table["path"])  # portable across clones
     write_table(table, args.out)
     write_metrics(report, args.metrics)

@@ -7,8 +7,8 @@ from specmorph.evaluation.plots import write_confusion_csv
 from specmorph.evaluation.report import aggregate_seeds
 from specmorph.io.catalogs import read_morphology
 from specmorph.io.hdf5 import read_product
-from specmorph.params import build
-from specmorph.sections import PcaRfSection
+from specmorph.params import build, typed
+from specmorph.sections import EvaluateSection, PcaRfSection
 from specmorph.spectral.baseline import drop_rare_classes, rf_baseline
 from specmorph.stage_utils import params_of, stage_args, write_metrics
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     frequent, dropped = drop_rare_classes(coarse[known], p.min_class_size)
     keep = known[frequent]
     classes = [c for c in CALIFA_COARSE if c in set(coarse[keep])]
-    seeds = [int(s) for s in params["evaluate"]["seeds"]]
+    seeds = list(typed(params, "evaluate", EvaluateSection).seeds)
     runs = rf_baseline(arrays["features"][keep], coarse[keep], classes, p.test_frac, seeds, p.n_estimators)
     write_confusion_csv([t for r in runs for t in r["y_true"]], [q for r in runs for q in r["y_pred"]], classes,
                         args.plot)

@@ -6,10 +6,13 @@ with `dvc repro -f -s realism`.
 """
 
 from specmorph.executor import executor_params
+from specmorph.params import shared, typed
 from specmorph.realism.compare import mock_labels
 from specmorph.realism.report import NOTES, realism_params, realism_report
 from specmorph.realism.sim_to_real import SCHEMES
+from specmorph.sections import EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, write_metrics
+from specmorph.training.budget import TrainSection
 from specmorph.training.guided import BASELINE, plan
 
 
@@ -20,11 +23,13 @@ def main(argv: list[str] | None = None) -> None:
                       ("--plot-dir", "plot folder (confusion CSVs, histogram PNGs)"))
     params, section = params_of(args.params, "realism")
     p, real_sets = realism_params(section)
-    seeds = [int(s) for s in params["evaluate"]["seeds"]]
-    guided = plan(str(params["model"]), str(params["train"]["rgb_inference"]))[-1].name
+    top = shared(params)
+    seeds = list(typed(params, "evaluate", EvaluateSection).seeds)
+    rgb_inference = typed(params, "train", TrainSection).rgb_inference
+    guided = plan(top.model, rgb_inference)[-1].name
     families = {"rgb_only": BASELINE, **({"guided": guided} if guided != BASELINE else {})}
     mock, labels_from = mock_labels(args.images, args.truth_dir, p.mock_sources)
-    sets, spectra = realism_report(real_sets, mock, args.models_dir, families, seeds, p, int(params["seed"]),
+    sets, spectra = realism_report(real_sets, mock, args.models_dir, families, seeds, p, top.seed,
                                    args.plot_dir, executor_params(params), args.truth_dir)
     write_metrics({"seeds": seeds, "families": families, "notes": NOTES,
                    "schemes": {k: {c: list(names) for c, names in v.items()} for k, v in SCHEMES.items()},

@@ -19,7 +19,8 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
 from specmorph.models.config import ModelConfig
-from specmorph.params import build, profile_block
+from specmorph.params import build, profile_block, shared, typed
+from specmorph.sections import EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
 from specmorph.taxonomy import CLASSES
 from specmorph.training import distributed
@@ -61,20 +62,21 @@ def main(argv: list[str] | None = None) -> None:
 def run(args: argparse.Namespace, params: dict, p: TrainSection, section: dict) -> None:
     """Trains every job for every seed; rank 0 writes the checkpoints, dvclive logs and metrics."""
     main_rank = distributed.is_main()
-    jobs = plan(str(params["model"]), p.rgb_inference)
+    top = shared(params)
+    jobs = plan(top.model, p.rgb_inference)
     table = read_table(args.images, ["id_str", "galaxy_id", "label", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
     feats, feat_ids, _ = read_product(args.features, ["embedding"])
     rows = table[table["split"] == "train"].reset_index(drop=True)
     fit_idx, val_idx = grouped_split(rows["label"].to_numpy(), rows["galaxy_id"].to_numpy(), p.val_frac,
-                                     int(params["seed"]), class_names=CLASSES)
+                                     top.seed, class_names=CLASSES)
     budget = build(Budget, *profile_block(params, "train.budget"))
     size, crop = budget.image_size, p.crop_fraction
     fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
-                                  segment_params=build(SegmentParams, params["segment"], "segment")).to_dict()
+                                  segment_params=typed(params, "segment", SegmentParams)).to_dict()
     base = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=size, depth=budget.depth,
                        width=budget.width, feature_dim=p.feature_dim, head_hidden=p.head_hidden,
                        spec_dim=int(feats["embedding"].shape[1]), spec_hidden=p.spec_hidden,
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace, params: dict, p: TrainSection, section: dict) 
     summary = {}
     # rank 0 saves into a work directory, renamed to --models-dir only once every model is saved
     with atomic_dir(args.models_dir) if main_rank else nullcontext() as work_dir:
-        for seed in [int(s) for s in params["evaluate"]["seeds"]]:
+        for seed in typed(params, "evaluate", EvaluateSection).seeds:
             tp = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=p.batch_size, lr=p.lr,
                              weight_decay=p.weight_decay, seed=seed, num_threads=threads)
             lives: list[Live] = []
@@ -98,14 +100,14 @@ def run(args: argparse.Namespace, params: dict, p: TrainSection, section: dict) 
                 continue
             for name, t in trained.items():
                 save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
-                                {"seed": seed, "model": params["model"], "history": without_timing(t.history),
+                                {"seed": seed, "model": top.model, "history": without_timing(t.history),
                                  "params_hash": p_hash, "n_train": len(fit.table), "n_val": len(val.table)})
                 kept = next(h for h in t.history if h["best"])  # the returned weights' epoch
                 summary[f"{name}_seed{seed}"] = {"epoch": kept["epoch"], "epochs_run": len(t.history),
                                                  **{k: kept[k] for k in ("train_acc", "val_acc", "val_macro_f1")}}
     if not main_rank:
         return
-    write_metrics({"model": params["model"], "rgb_inference": p.rgb_inference,
+    write_metrics({"model": top.model, "rgb_inference": p.rgb_inference,
                    "teacher_spectra": p.teacher_spectra, "n_train": len(fit.table),
                    "n_val": len(val.table), "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()),
                    "final": summary}, args.metrics)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from specmorph.params import ParamsError, build, load_params, section
+from specmorph.params import ParamsError, Shared, build, load_params, profile_block, section, shared
 from specmorph.sky.survey import SkyConfig
 
 
@@ -34,3 +34,33 @@ def test_repository_params_build(pytestconfig):
     params = load_params(pytestconfig.rootpath / "params.yaml")
     for profile in ("tiny", "default"):
         build(SkyConfig, section(params, "sky")[profile], f"sky.{profile}")
+
+
+def test_shared_keys_are_typed_and_defaulted():
+    top = shared({"seed": 7, "model": "concat", "sky": {}})
+    assert top == Shared(seed=7, profile="default", embedder="pca", model="concat", executor="local")
+
+
+@pytest.mark.parametrize(("params", "needle"), [
+    ({"model": "resnet"}, "model = 'resnet'; expected one of rgb_only | concat | kd | gated"),
+    ({"embedder": "umap"}, "embedder = 'umap'; expected one of pca | siamese | sae | dsca"),
+    ({"profile": "huge"}, "profile = 'huge'; expected one of tiny | default | full"),
+    ({"executor": "slurm"}, "executor = 'slurm'; expected one of local | dask"),
+    ({"seed": "42"}, "seed = '42' should be of type int"),
+    ({"modle": "kd"}, "unknown top-level key(s) modle"),
+])
+def test_shared_keys_fail_by_name(params, needle):
+    with pytest.raises(ParamsError) as err:
+        shared(params)
+    assert needle in str(err.value), str(err.value)
+
+
+def test_profile_block_follows_the_checked_profile():
+    params = {"profile": "tiny", "sky": {"tiny": {"n_califa": 3}, "default": {}}}
+    assert profile_block(params, "sky") == ({"n_califa": 3}, "sky.tiny")
+    with pytest.raises(ParamsError, match="profile = 'huge'"):
+        profile_block({**params, "profile": "huge"}, "sky")
+
+
+def test_repository_top_level_keys_are_known(pytestconfig):
+    shared(load_params(pytestconfig.rootpath / "params.yaml"))

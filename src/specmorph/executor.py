@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from specmorph.errors import InputError
-from specmorph.params import ParamsError, build
+from specmorph.params import EXECUTORS, ParamsError, build, shared
 
 log = logging.getLogger(__name__)
 
-KINDS = ("local", "dask")
+KINDS = EXECUTORS
 _MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 R = TypeVar("R")
 
@@ -62,9 +62,7 @@ def executor_params(params: Mapping[str, Any]) -> ExecutorParams:
     Raises:
         ParamsError: naming the key, on an unknown executor, an unknown `dask` key or a bad value.
     """
-    kind = params.get("executor", "local")
-    if kind not in KINDS:
-        raise ParamsError(f"params.yaml: executor = {kind!r}; expected one of {' | '.join(KINDS)}")
+    kind = shared(dict(params)).executor
     section = params.get("dask") or {}
     if not isinstance(section, Mapping):
         raise ParamsError("params.yaml: section 'dask' is not a mapping")

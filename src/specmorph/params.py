@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +13,55 @@ T = TypeVar("T")
 
 class ParamsError(ValueError):
     """A params.yaml key is missing, unknown or of the wrong type."""
+
+
+PROFILES = ("tiny", "default", "full")
+EMBEDDERS = ("pca", "siamese", "sae", "dsca")
+MODELS = ("rgb_only", "concat", "kd", "gated")
+EXECUTORS = ("local", "dask")
+# The top-level mappings of params.yaml, each read by its stage(s) with `section` or `profile_block`.
+SECTIONS = ("dask", "ingest", "sky", "crossmatch", "labels", "segment", "spectra", "prepare_cubes", "embed",
+            "pca_rf", "train", "evaluate", "cvt", "realism")
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The top-level keys of params.yaml, read by several stages; the one place their names are checked.
+
+    Attributes:
+        seed: Master seed (mock survey, splits, training seeds are offsets of the stage's own list).
+        profile: Size profile (one of PROFILES): picks sky.<profile>, train.budget.<profile>, cvt.budget.<profile>.
+        embedder: Spectral features of the fusion models (one of EMBEDDERS).
+        model: Spectrally guided classifier trained beside the RGB-only baseline (one of MODELS).
+        executor: Where per-object stages run (one of EXECUTORS).
+    """
+
+    seed: int = 42
+    profile: str = "default"
+    embedder: str = "pca"
+    model: str = "gated"
+    executor: str = "local"
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("profile", PROFILES), ("embedder", EMBEDDERS), ("model", MODELS),
+                             ("executor", EXECUTORS)):
+            if getattr(self, key) not in allowed:
+                raise ParamsError(f"params.yaml: {key} = {getattr(self, key)!r}; expected one of {' | '.join(allowed)}")
+
+
+def shared(params: dict[str, Any]) -> Shared:
+    """The top-level keys of `params` as a `Shared`, absent ones at their defaults.
+
+    Raises:
+        ParamsError: naming the key, on a wrong type, a name outside its choices, or a top-level key
+            that is neither one of Shared's nor one of SECTIONS (a typo would otherwise be ignored).
+    """
+    keys = {f.name for f in fields(Shared)}
+    unknown = sorted(set(params) - keys - set(SECTIONS))
+    if unknown:
+        raise ParamsError(f"params.yaml: unknown top-level key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join([*keys, *SECTIONS])}")
+    return build(Shared, {k: v for k, v in params.items() if k in keys}, "")
 
 
 def load_params(params_path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -40,6 +89,11 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     return params[name]
 
 
+def typed(params: dict[str, Any], name: str, cls: type[T]) -> T:
+    """The section `name` of `params` built as `cls` (`section`, then `build`): for a stage reading another's."""
+    return build(cls, section(params, name), name)
+
+
 def build(cls: type[T], values: dict[str, Any], where: str) -> T:
     """Builds dataclass `cls` from `values`, rejecting unknown keys and wrong types by name.
 
@@ -54,7 +108,7 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ParamsError(f"params.yaml: unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; "
+        raise ParamsError(f"params.yaml: unknown key(s) {', '.join(_dotted(where, k) for k in unknown)}; "
                           f"known: {', '.join(known)}")
     kwargs = {}
     defaults = cls() if _has_defaults(cls) else None
@@ -66,7 +120,7 @@ def build(cls: type[T], values: dict[str, Any], where: str) -> T:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if expected is not None and not isinstance(value, expected):
-            raise ParamsError(f"params.yaml: {where}.{key} = {value!r} should be of type {expected.__name__}")
+            raise ParamsError(f"params.yaml: {_dotted(where, key)} = {value!r} should be of type {expected.__name__}")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -77,7 +131,7 @@ def profile_block(params: dict[str, Any], path: str) -> tuple[dict[str, Any], st
     Raises:
         ParamsError: naming the path when a section on it is missing or has no block for the profile.
     """
-    profile = str(params.get("profile", "default"))
+    profile = shared(params).profile
     node: Any = params
     for depth, part in enumerate(path.split(".")):
         node = section(node, part) if depth == 0 else node.get(part) if isinstance(node, dict) else None
@@ -86,6 +140,10 @@ def profile_block(params: dict[str, Any], path: str) -> tuple[dict[str, Any], st
     if not isinstance(node.get(profile), dict):
         raise ParamsError(f"params.yaml: profile {profile!r} has no block {path}.{profile}; have {', '.join(node)}")
     return node[profile], f"{path}.{profile}"
+
+
+def _dotted(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 def _has_defaults(cls: type) -> bool:

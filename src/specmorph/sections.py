@@ -1,7 +1,9 @@
 """Typed params sections of the stages whose settings have no library config of their own.
 
-Each is built once by its stage with `params.build(<Section>, params[<name>], "<name>")`, which rejects
-unknown keys and wrong types by dotted name (`ParamsError`); out-of-range values fail here, also by name.
+Each is built by its stage with `params.build(<Section>, section, "<name>")` (or `params.typed` when a stage
+reads another's section), which rejects unknown keys and wrong types by dotted name (`ParamsError`);
+out-of-range values fail here, also by name. The top-level keys (seed, profile, embedder, model, executor)
+are `params.Shared`.
 The sections with a library config of their own: `sky` (`sky.survey.SkyConfig`), `segment`
 (`imaging.segment.SegmentParams`), `embed` (`spectral.embedding.EmbedParams`), `train` and `cvt`
 (`training.budget`).

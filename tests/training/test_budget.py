@@ -28,8 +28,8 @@ def test_every_profile_has_a_budget_that_builds_a_network(profile):
 
 
 def test_profile_block_names_what_is_missing():
-    with pytest.raises(ParamsError, match=r"profile 'huge' has no block train\.budget\.huge; have tiny"):
-        profile_block({**PARAMS, "profile": "huge"}, "train.budget")
+    with pytest.raises(ParamsError, match=r"profile 'full' has no block train\.budget\.full; have tiny"):
+        profile_block({**PARAMS, "profile": "full", "train": {"budget": {"tiny": {}}}}, "train.budget")
     with pytest.raises(ParamsError, match=r"'train\.budget' is missing"):
         profile_block({"train": {}}, "train.budget")
     with pytest.raises(ParamsError, match=r"section 'cvt' is missing"):

@@ -37,7 +37,6 @@ def test_plan_follows_the_table(model, rgb_inference, expected):
 
 
 @pytest.mark.parametrize(("model", "rgb_inference", "needles"), [
-    ("resnet", "drop", ["model must be one of", "'resnet'"]),
     ("gated", "dream", ["rgb_inference must be one of", "'dream'"]),
     ("concat", "hallucinate", ["'hallucinate'", "not concat"]),
 ])

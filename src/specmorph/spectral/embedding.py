@@ -19,7 +19,6 @@ from specmorph.spectral.encoders import Embedder, EmbedderConfig, embed_array
 
 log = logging.getLogger(__name__)
 
-EMBEDDERS = ("pca", "siamese", "sae", "dsca")
 EMBED_BATCH = 64  # cubes per forward pass
 
 
@@ -82,8 +81,8 @@ def fit_embedder(kind: str, cubes: np.ndarray, labels: np.ndarray, n_classes: in
     from specmorph.spectral.siamese import SiameseParams, train_siamese
     from specmorph.spectral.supervised import SupervisedParams, train_supervised
 
-    if kind not in EMBEDDERS[1:]:
-        raise InputError(f"embedder {kind!r} is not a learned embedder; choose one of {', '.join(EMBEDDERS)}")
+    if kind == "pca":  # other names are checked by params.shared; build_embedder's registry names a bad one
+        raise InputError("embedder 'pca' is not a learned embedder (its features come from the spectra stage)")
     _, c, h, w = cubes.shape
     cfg = EmbedderConfig(kind=kind, in_channels=c, grid=(h, w), embed_dim=p.embed_dim, width=p.width,
                          n_classes=n_classes if kind != "siamese" else 0)

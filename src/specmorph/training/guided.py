@@ -28,7 +28,6 @@ from specmorph.params import ParamsError
 from specmorph.training.loop import TensorData, TrainParams, train_model
 from specmorph.training.objectives import LossParams
 
-MODELS: tuple[str, ...] = ("rgb_only", "concat", "kd", "gated")
 RGB_INFERENCE: tuple[str, ...] = ("drop", "hallucinate", "distil")
 BASELINE = "rgb_only"
 
@@ -53,11 +52,13 @@ class Job:
 def plan(model: str, rgb_inference: str) -> list[Job]:
     """The networks trained for one seed, in training order (see the module docstring's table).
 
+    Args:
+        model: One of params.MODELS, checked where params.yaml is read (`params.shared`).
+        rgb_inference: The `train.rgb_inference` key.
+
     Raises:
-        ParamsError: unknown `model` or `rgb_inference`, or "hallucinate" with a model other than gated.
+        ParamsError: unknown `rgb_inference`, or "hallucinate" with a model other than gated.
     """
-    if model not in MODELS:
-        raise ParamsError(f"params.yaml: model must be one of {', '.join(MODELS)}, got {model!r}")
     if rgb_inference not in RGB_INFERENCE:
         raise ParamsError(f"params.yaml: train.rgb_inference must be one of {', '.join(RGB_INFERENCE)}, "
                          f"got {rgb_inference!r}")
