@@ -7,10 +7,11 @@ from pathlib import Path
 
 from specmorph.catalog.selection import REQUIRED_COLUMNS
 from specmorph.io.local import LocalSources, ingest_local
-from specmorph.params import ParamsError, build, load_params, profile_block, section, shared
+from specmorph.params import ParamsError, build, load_params, profile_block, section, shared, typed
 from specmorph.remote.plan import format_plan
 from specmorph.remote.sources import RemoteSources
 from specmorph.remote.survey import RemoteOptions, ingest_remote
+from specmorph.sections import CrossmatchSection
 from specmorph.sky.survey import SkyConfig, generate_survey
 
 log = logging.getLogger("ingest")
@@ -38,7 +39,8 @@ def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
     remote = dict(ingest.get("remote") or {})
     sources = build(RemoteSources, remote.pop("sources", None) or {}, "ingest.remote.sources")
     options = build(RemoteOptions, remote, "ingest.remote")
-    result = ingest_remote(sources, options, out_dir, seed=shared(params).seed,
+    radius = typed(params, "crossmatch", CrossmatchSection).radius_arcsec  # the crossmatch stage's, so all match
+    result = ingest_remote(sources, options, out_dir, seed=shared(params).seed, radius_arcsec=radius,
                            link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
     if options.dry_run:
         print(format_plan(result))

@@ -9,7 +9,10 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import astropy.units as u
+import numpy as np
 import pandas as pd
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
@@ -62,11 +65,20 @@ class Archive:
     server: object
     mock: Path
     table_format: str = "ecalifa"
+    gz2_offset_arcsec: tuple[float, float] | None = None  # move every GZ2 position by a uniform draw in this range
 
     def __post_init__(self) -> None:
         self.morph = pd.read_csv(self.mock / LAYOUT["morphology_path"], dtype={"name": str})
         self.gz2 = pd.read_csv(self.mock / LAYOUT["gz2_catalog_path"], dtype={"dr7objid": str})
         self.names = self.morph["name"].tolist()
+        self.gz2_table = (self.mock / LAYOUT["gz2_catalog_path"]).read_bytes()
+        if self.gz2_offset_arcsec is not None:  # as real GZ2 (SDSS) centres lie off the eCALIFA positions
+            rng = np.random.default_rng(0)
+            pos = SkyCoord(self.gz2["ra"].to_numpy() * u.deg, self.gz2["dec"].to_numpy() * u.deg)
+            moved = pos.directional_offset_by(rng.uniform(0, 360, len(pos)) * u.deg,
+                                              rng.uniform(*self.gz2_offset_arcsec, len(pos)) * u.arcsec)
+            self.gz2 = self.gz2.assign(ra=moved.ra.deg, dec=moved.dec.deg)
+            self.gz2_table = self.gz2.to_csv(index=False).encode()
 
     def cube_path(self, name: str) -> str:
         return f"cubes/{name}{CUBE_SUFFIX}"
@@ -83,7 +95,7 @@ class Archive:
         for name, ra, dec in zip(self.morph["name"], self.morph["ra"], self.morph["dec"], strict=True):
             s.add(CUTOUT_TEMPLATE.split("?")[0].format(ra=ra, dec=dec),
                   (self.mock / LAYOUT["cutout_dir"] / f"{name}.jpg").read_bytes(), "image/jpeg")
-        s.add("gz2/gz2_hart16.csv.gz", gzip.compress((self.mock / LAYOUT["gz2_catalog_path"]).read_bytes(), mtime=0),
+        s.add("gz2/gz2_hart16.csv.gz", gzip.compress(self.gz2_table, mtime=0),
               "application/gzip")
         for objid, ra, dec in zip(self.gz2["dr7objid"], self.gz2["ra"], self.gz2["dec"], strict=True):
             s.add(GZ2_IMAGE_TEMPLATE.split("?")[0].format(ra=ra, dec=dec),

@@ -15,8 +15,7 @@ class RemoteOptions:
     dry_run: bool = False  # print what would be fetched and its size; fetch nothing
     max_galaxies: int = 20  # CALIFA galaxies (-1: all)
     hubble_types: tuple[str, ...] = ()  # keep only these CALIFA types ('E' = E0-E7); empty: all
-    require_gz2_match: bool = True  # keep only CALIFA galaxies with a GZ2 row within match_radius_arcsec
-    match_radius_arcsec: float = 5.0  # arcsec; the crossmatch stage then applies its own radius
+    require_gz2_match: bool = True  # keep only CALIFA galaxies with a GZ2 row within crossmatch.radius_arcsec
     max_gz2_images: int = 200  # GZ2 field galaxies besides the CALIFA-matched rows (-1: all 304k)
     galaxy10: bool = False  # fetch Galaxy10_DECals.h5 (2.7 GB); false writes an empty Galaxy10 file
     galaxy10_max_images: int = -1  # keep a seeded random subset of Galaxy10 (-1: all 17,736)

@@ -101,12 +101,12 @@ def make_validator(sources: RemoteSources, gz2_columns: Sequence[str]):
     return validate
 
 
-def _select(options: RemoteOptions, califa_all: pd.DataFrame, gz2_pos: pd.DataFrame,
-            seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+def _select(options: RemoteOptions, califa_all: pd.DataFrame, gz2_pos: pd.DataFrame, seed: int,
+            radius_arcsec: float) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     califa = select_califa(califa_all, max_galaxies=options.max_galaxies, seed=seed,
-                           hubble_types=options.hubble_types, radius_arcsec=options.match_radius_arcsec,
+                           hubble_types=options.hubble_types, radius_arcsec=radius_arcsec,
                            gz2=gz2_pos if options.require_gz2_match else None)
-    rows, matched = select_gz2(gz2_pos, califa, radius_arcsec=options.match_radius_arcsec,
+    rows, matched = select_gz2(gz2_pos, califa, radius_arcsec=radius_arcsec,
                                max_field=options.max_gz2_images, seed=seed)
     return califa, gz2_pos.iloc[rows].reset_index(drop=True), matched
 
@@ -182,7 +182,7 @@ def _galaxy10(options: RemoteOptions, ok: dict, cache: Cache, local: Path, seed:
 
 
 def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path, *, seed: int = 42,
-                  link: str = "hardlink", gz2_columns: Sequence[str] = ()) -> dict:
+                  radius_arcsec: float = 5.0, link: str = "hardlink", gz2_columns: Sequence[str] = ()) -> dict:
     """Fetches the selected part of the real surveys into the cache and lays it out in `out_dir`.
 
     Order: the two tables; the selection; cubes, cutouts, GZ2 images (and Galaxy10) with `options.workers`
@@ -196,6 +196,8 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
         options: Selection, cache and concurrency.
         out_dir: The survey directory (data/raw); replaced only when everything is in place.
         seed: Seed of the random selections.
+        radius_arcsec: eCALIFA-GZ2 match radius of the selection: the crossmatch stage's `radius_arcsec`, so
+            that every selected galaxy is matched there.
         link: ingest_local link mode.
         gz2_columns: GZ2 columns later stages need, checked on arrival.
 
@@ -207,7 +209,7 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
     tables = table_jobs(sources)
     if options.dry_run:
         def objects(califa_all: pd.DataFrame, gz2_pos: pd.DataFrame) -> list[Job]:
-            califa, gz2 = _select(options, califa_all, gz2_pos, seed)[:2]
+            califa, gz2 = _select(options, califa_all, gz2_pos, seed, radius_arcsec)[:2]
             return object_jobs(sources, options, califa, gz2) + frames.planned_frames(sources, options, califa, cache)
 
         return dry_run(sources, cache, tables, objects, lambda: frames.estimate_counts(options, estimate_counts(
@@ -220,7 +222,7 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
         raise IncompleteDownload("the sample tables are needed before anything else:\n  " + "\n  ".join(
             f"{o.job.name} {o.status}: {o.detail}" for o in missing))
     califa, gz2, matched = _select(options, read_califa_table(outcomes[0].fetched.path, sources.califa_table_format),
-                                   read_gz2_positions(outcomes[1].fetched.path), seed)
+                                   read_gz2_positions(outcomes[1].fetched.path), seed, radius_arcsec)
     outcomes += run_jobs(object_jobs(sources, options, califa, gz2), cache, policy, validate, options.workers,
                          "objects")
     if options.cutout_method == "frames":
