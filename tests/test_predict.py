@@ -117,8 +117,8 @@ def test_cli_mixed_inputs_skips_bad_files_by_name(make_checkpoint, images, tmp_p
     np.testing.assert_allclose(df["confidence"], probs.max(axis=1))
     err = capsys.readouterr().err
     assert "skipped 2 unreadable file(s): " in err
-    assert f"{bad[0]} (cannot read image: image file is truncated" in err
-    assert f"{bad[1]} (cannot read image: cannot identify image file)" in err
+    assert f"{bad[0]} (cannot read image: OpenCV cannot decode it (truncated, corrupt" in err
+    assert f"{bad[1]} (cannot read image: OpenCV cannot decode it" in err
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "trunc.jpg" in warned and "notes.jpg" in warned
     assert sorted(p.name for p in out.parent.iterdir()) == ["pred.csv"]  # atomic: no temporary left

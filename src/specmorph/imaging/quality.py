@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 from astropy.stats import SigmaClip
-from scipy import ndimage
 
 from specmorph.imaging.segment import to_gray
 from specmorph.imaging.transforms import PreprocessConfig
@@ -93,7 +93,7 @@ def central_snr(rgb: np.ndarray) -> float:
     h, w = rgb.shape[:2]
     if min(h, w) < 2 * SKY_GRID:
         return float("nan")
-    blurred = ndimage.gaussian_filter(to_gray(rgb), SMOOTH_SIGMA)  # (H, W) gray levels
+    blurred = cv2.GaussianBlur(to_gray(rgb), (0, 0), SMOOTH_SIGMA, borderType=cv2.BORDER_REFLECT)  # (H, W) gray levels
     level, noise = mesh_sky(blurred)
     yy, xx = np.ogrid[0:h, 0:w]
     radius = max(1.0, CENTRE_FRACTION * min(h, w))

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from specmorph.imaging.segment import SegmentParams, segment
+from specmorph.imaging.segment import SegmentParams, resize_square, segment
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +70,7 @@ def preprocess(rgb: np.ndarray, size: int, crop_fraction: float = 1.0) -> np.nda
     y0, x0 = (h - side) // 2, (w - side) // 2
     crop = rgb[y0 : y0 + side, x0 : x0 + side]  # (side, side, 3)
     if side != size:
-        # Pillow's resize widens the bilinear kernel when shrinking, so downsampling is antialiased.
-        crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.Resampling.BILINEAR))
+        crop = resize_square(crop, size)
     return np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
 
 

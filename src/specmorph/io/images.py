@@ -6,10 +6,10 @@ import logging
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
-from PIL import Image
 
 from specmorph.errors import InputError, NoDataError
 
@@ -28,9 +28,10 @@ STRETCH_SOFTENING = 0.1
 def read_image(path: str | Path) -> np.ndarray:
     """Read a JPEG, PNG or FITS image as an 8-bit RGB array.
 
-    JPEG/PNG (anything Pillow reads): grayscale and palette images are expanded to three equal
-    channels, RGBA and LA lose their alpha channel (not composited), 16-bit images keep their top
-    8 bits and 32-bit float images are stretched like FITS.
+    JPEG/PNG (anything OpenCV's `imdecode` reads: JPEG, PNG, TIFF, BMP, WebP, ...): grayscale images are
+    expanded to three equal channels and palette images to their colours, RGBA and gray+alpha lose their
+    alpha channel (not composited), 16-bit images keep their top 8 bits and 32-bit float images are
+    stretched like FITS.
 
     FITS (by suffix or by the ``SIMPLE`` card): the first HDU holding an image of 2 or 3 axes.
     A 2-D image is stretched (`asinh_stretch`) and replicated to three channels; a 3-D image of shape
@@ -54,7 +55,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: cannot read image: no such file")
     if _is_fits(path):
         return _read_fits(path)
-    return _read_pil(path)
+    return _read_raster(path)
 
 
 def asinh_stretch(data: np.ndarray) -> np.ndarray:
@@ -90,27 +91,28 @@ def _is_fits(path: Path) -> bool:
         return f.read(6) == b"SIMPLE"
 
 
-def _read_pil(path: Path) -> np.ndarray:
+def _read_raster(path: Path) -> np.ndarray:
+    """A JPEG/PNG/TIFF/... file through `cv2.imdecode` (no EXIF rotation, as the archives' cutouts need none)."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return _pil_to_rgb(im, path)
-    except InputError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        img = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
         raise InputError(f"{path}: cannot read image: {exc}") from exc
-
-
-def _pil_to_rgb(im: Image.Image, path: Path) -> np.ndarray:
-    if im.mode.startswith("I;16") or im.mode == "I":
-        a = np.asarray(im, dtype=np.int64)  # (H, W)
-        if a.min() < 0 or a.max() > 65535:
-            raise InputError(f"{path}: integer image values outside 0..65535 (mode {im.mode})")
-        gray = (a >> 8).astype(np.uint8) if a.max() > 255 or im.mode.startswith("I;16") else a.astype(np.uint8)
-        return _gray_to_rgb(gray)
-    if im.mode == "F":
-        return _gray_to_rgb(asinh_stretch(np.asarray(im)))
-    return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+    if img is None:
+        raise InputError(f"{path}: cannot read image: OpenCV cannot decode it (truncated, corrupt, or not an "
+                         "image format it reads: JPEG, PNG, TIFF, BMP, WebP, ...)")
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        img = img[..., : img.shape[2] - 1]  # alpha dropped, not composited
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)  # the top 8 bits
+    elif img.dtype in (np.float32, np.float64):
+        img = asinh_stretch(img) if img.ndim == 2 else np.stack([asinh_stretch(c) for c in img.transpose(2, 0, 1)], -1)
+    elif img.dtype != np.uint8:
+        raise InputError(f"{path}: cannot read image: unsupported pixel type {img.dtype}")
+    if img.ndim == 2:
+        return _gray_to_rgb(img)
+    return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
 
 def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
