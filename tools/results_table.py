@@ -2,7 +2,8 @@
 
 Usage: python tools/results_table.py [--metrics-dir metrics] [--write README.md]
 
-With --write, the table replaces the lines between `<!-- results:begin -->` and `<!-- results:end -->`.
+With --write, the table replaces the lines between `<!-- results:begin -->` and `<!-- results:end -->`,
+and the deblending figures of metrics/segment.json those between `<!-- deblend:begin -->` and `<!-- deblend:end -->`.
 """
 
 import argparse
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from specmorph.evaluation.report import aggregate_seeds, mean_std
 
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+BLOCKS = {"results": ("<!-- results:begin -->", "<!-- results:end -->"),
+          "deblend": ("<!-- deblend:begin -->", "<!-- deblend:end -->")}
 
 
 def _read(path: Path) -> dict | None:
@@ -62,13 +64,40 @@ def rows(metrics_dir: Path) -> list[str]:
     return out
 
 
-def replace_block(text: str, table: list[str]) -> str:
-    """`text` with the lines between the BEGIN and END markers replaced by `table`."""
-    if BEGIN not in text or END not in text or text.index(BEGIN) > text.index(END):
-        raise SystemExit(f"results_table: no {BEGIN} ... {END} block to replace")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return head + BEGIN + "\n" + "\n".join(table) + "\n" + END + tail
+def deblend_rows(metrics_dir: Path) -> list[str]:
+    """Markdown rows: the deblending judged on the hand-labelled real cutouts and on the whole real dev set."""
+    seg = _read(metrics_dir / "segment.json") or {}
+    real = seg.get("real_dev", {})
+    labels, every = real.get("hand_labels", {"skipped": "no segment metrics"}), real.get("all_images", {})
+    if "skipped" in labels:
+        return [f"Not measured in this run: {labels['skipped']}."]
+    amb = labels["ambiguous"]
+    out = ["| on the hand-labelled cutouts | without deblending | with deblending |", "|---|---|---|"]
+    for key, label in (("iou", "IoU with the label"), ("contamination", "share of the mask from other sources")):
+        cells = [f"median {labels[f'{key}_{w}']['median']:.3f}, worst "
+                 f"{labels[f'{key}_{w}']['min' if key == 'iou' else 'max']:.3f}" for w in ("before", "after")]
+        out.append(f"| {label} ({labels['n_labelled']} cutouts) | {cells[0]} | {cells[1]} |")
+    out.append(f"| masks with more than 10 % from other sources | {labels['n_contaminated_over_0.1_before']} | "
+               f"{labels['n_contaminated_over_0.1_after']} |")
+    out += ["", f"Of the {amb['labelled_ambiguous']} cutouts labelled ambiguous, {amb['of_them_flagged']} "
+            f"{'is' if amb['of_them_flagged'] == 1 else 'are'} flagged `ambiguous`; of the clear ones, "
+            f"{amb['labelled_clear_but_flagged']}."]
+    if "n_images" in every:
+        out.append(f"On all {every['n_images']} real dev cutouts, deblending changes "
+                   f"{every['changed_fraction']:.1%} of the masks (mean flux removed {every['mean_flux_removed']:.3f}, "
+                   f"ambiguous {every['ambiguous_fraction']:.1%}); on the mock survey's "
+                   f"{seg['n_images']} images, {seg['deblended_fraction']:.1%} (flux {seg['mean_flux_removed']:.3f}).")
+    return out
+
+
+def replace_block(text: str, table: list[str], block: str = "results") -> str:
+    """`text` with the lines between the markers of `block` (BLOCKS) replaced by `table`."""
+    begin, end = BLOCKS[block]
+    if begin not in text or end not in text or text.index(begin) > text.index(end):
+        raise SystemExit(f"results_table: no {begin} ... {end} block to replace")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + "\n".join(table) + "\n" + end + tail
 
 
 def main() -> None:
@@ -76,11 +105,14 @@ def main() -> None:
     ap.add_argument("--metrics-dir", type=Path, default=Path("metrics"))
     ap.add_argument("--write", type=Path, default=None, help="a Markdown file with the results block to replace")
     args = ap.parse_args()
-    table = rows(args.metrics_dir)
+    tables = {"results": rows(args.metrics_dir), "deblend": deblend_rows(args.metrics_dir)}
     if args.write is None:
-        print("\n".join(table))
+        print("\n\n".join("\n".join(t) for t in tables.values()))
         return
-    args.write.write_text(replace_block(args.write.read_text(), table))
+    text = args.write.read_text()
+    for block, table in tables.items():
+        text = replace_block(text, table, block)
+    args.write.write_text(text)
 
 
 if __name__ == "__main__":

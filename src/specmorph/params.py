@@ -20,8 +20,8 @@ EMBEDDERS = ("pca", "siamese", "sae", "dsca")
 MODELS = ("rgb_only", "concat", "kd", "gated")
 EXECUTORS = ("local", "dask")
 # The top-level mappings of params.yaml, each read by its stage(s) with `section` or `profile_block`.
-SECTIONS = ("dask", "ingest", "sky", "crossmatch", "labels", "segment", "spectra", "prepare_cubes", "embed",
-            "pca_rf", "train", "evaluate", "cvt", "realism")
+SECTIONS = ("dask", "ingest", "sky", "crossmatch", "labels", "segment", "segment_check", "spectra", "prepare_cubes",
+            "embed", "pca_rf", "train", "evaluate", "cvt", "realism")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,13 @@ class CrossmatchSection:
 
 
 @dataclass(frozen=True)
+class SegmentCheckSection:
+    """`segment_check`: real_dir, the real cutouts (../shared/data/real_dev layout) the deblending is judged on."""
+
+    real_dir: str = "../shared/data/real_dev"
+
+
+@dataclass(frozen=True)
 class LabelsSection:
     """`labels`: test_frac of the grouped split; high_confidence thresholds (`catalog.selection.HighConfidence`)."""
 

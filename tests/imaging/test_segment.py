@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import cv2
@@ -134,6 +135,43 @@ def test_closing_keeps_a_mask_that_touches_the_edge():
     assert closed.mask.sum() - open_.mask.sum() < 0.02 * open_.mask.sum()  # nor grown
 
 
+# --- deblending -----------------------------------------------------------------------------------
+
+
+def test_a_touching_neighbour_is_split_off_and_reported():
+    """Two exponential galaxies whose isophotes merge at the threshold: the target keeps its own side."""
+    target, neighbour = _exp_blob(CENTRE, CENTRE, 120, 14), _exp_blob(CENTRE, CENTRE + 60, 90, 12)
+    rgb = _to_rgb(_noisy_sky(8) + target + neighbour)
+    merged = segment(rgb, SegmentParams(recentre=False, deblend=False))
+    split = segment(rgb, SegmentParams(recentre=False))
+    assert merged.mask[212, 212 + 60] and merged.n_removed == 0  # premise: one component holds both
+    assert split.mask[212, 212] and not split.mask[212, 212 + 60]
+    assert split.n_removed == 1 and 0.2 < split.flux_removed < 0.6 and not split.ambiguous
+    cols = np.flatnonzero(split.mask[212])
+    assert abs(cols.max() - (212 + 30)) <= 6  # the cut runs along the valley between them, halfway
+
+
+def test_knots_below_the_contrast_stay_with_their_galaxy():
+    """Star-forming knots (a few % of the light each) are not sources: nothing is removed."""
+    galaxy = _exp_blob(CENTRE, CENTRE, 120, 18)
+    knots = sum(_exp_blob(CENTRE + dy, CENTRE + dx, 25, 1.5) for dy, dx in ((20, 5), (-15, 18), (5, -22)))
+    res = segment(_to_rgb(_noisy_sky(9) + galaxy + knots), SegmentParams(recentre=False))
+    assert res.n_removed == 0 and res.flux_removed == 0.0
+    assert np.array_equal(res.mask, segment(_to_rgb(_noisy_sky(9) + galaxy + knots),
+                                            SegmentParams(recentre=False, deblend=False)).mask)
+
+
+def test_an_equal_pair_at_the_centre_is_ambiguous():
+    pair = _exp_blob(CENTRE, CENTRE - 12, 110, 8) + _exp_blob(CENTRE, CENTRE + 12, 110, 8)
+    res = segment(_to_rgb(_noisy_sky(10) + pair), SegmentParams(recentre=False))
+    assert res.n_removed == 1 and res.ambiguous
+
+
+def test_deblend_params_are_checked():
+    with pytest.raises(ValueError, match="deblend_contrast"):
+        SegmentParams(deblend_contrast=0.0)
+
+
 # --- recentring, output size, degeneracy ---------------------------------------------------------
 
 
@@ -227,7 +265,8 @@ def image_table(tmp_path):
 
 
 def _run_segment(stage, tmp_path, name: str, executor: str, dask: dict) -> tuple[str, dict]:
-    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"executor": executor, "dask": dask, "segment": SEGMENT}))
+    params = {"executor": executor, "dask": dask, "segment": SEGMENT, "segment_check": {"real_dir": "/nowhere"}}
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(params))
     out, metrics = tmp_path / "out" / f"{name}.h5", tmp_path / "out" / f"{name}.json"
     stage("segment").main(["--params", str(tmp_path / f"{name}.yaml"), "--images", str(tmp_path / "images.csv"),
                            "--out", str(out), "--metrics", str(metrics)])
@@ -245,14 +284,22 @@ def test_segment_stage_same_bytes_for_local_dask_any_shard_size_and_the_unsharde
     masks = np.stack([r.mask for r in res])
     write_product(tmp_path / "ref.h5", {"images": np.stack([r.image for r in res]), "masks": masks,
                                         "degenerate": np.array([r.degenerate for r in res]),
-                                        "threshold": np.array([r.threshold for r in res], np.float32)},
+                                        "threshold": np.array([r.threshold for r in res], np.float32),
+                                        "n_removed": np.array([r.n_removed for r in res], np.int32),
+                                        "flux_removed": np.array([r.flux_removed for r in res], np.float32),
+                                        "ambiguous": np.array([r.ambiguous for r in res])},
                   image_table["id_str"].tolist(), {"image_units": "uint8 RGB, masked", "out_size": 32},
                   stage="segment", params_hash=params_hash(SEGMENT))
     ref = hashlib.sha256((tmp_path / "ref.h5").read_bytes()).hexdigest()
     assert {sha for sha, _ in results.values()} == {ref}
     expected = {"n_images": 8, "degenerate_fraction": float(np.mean([r.degenerate for r in res])),
                 "empty_fraction": float((masks.reshape(8, -1).sum(axis=1) == 0).mean()),
-                "mean_mask_fraction": float(masks.mean())}
+                "mean_mask_fraction": float(masks.mean()), "deblend": sp.deblend,
+                "deblended_fraction": float(np.mean([r.n_removed > 0 for r in res])),
+                "mean_flux_removed": math.fsum(r.flux_removed for r in res) / 8,
+                "ambiguous_fraction": float(np.mean([r.ambiguous for r in res])),
+                "real_dev": {"hand_labels": {"skipped": "no real set at /nowhere"},
+                             "all_images": {"skipped": "no real set at /nowhere"}}}
     assert all(metrics == expected for _, metrics in results.values())
     assert expected["degenerate_fraction"] == 1 / 8
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(

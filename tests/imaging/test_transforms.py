@@ -76,7 +76,9 @@ def test_config_round_trip_and_validation():
     cfg = PreprocessConfig(size=128, crop_fraction=0.8, segment=True, segment_params=SegmentParams(sigma=1.0))
     d = cfg.to_dict()
     assert d["segment_params"]["sigma"] == 1.0
-    assert PreprocessConfig.from_dict(d) == cfg
+    assert PreprocessConfig.from_dict(d) == cfg and cfg.segment_params.deblend  # deblending: the default now
+    old = {**d, "segment_params": {k: v for k, v in d["segment_params"].items() if not k.startswith("deblend")}}
+    assert not PreprocessConfig.from_dict(old).segment_params.deblend  # a checkpoint from before: as trained
     with pytest.raises(ValueError, match=r"segment_params\.sigmaa"):
         PreprocessConfig.from_dict({"size": 8, "segment_params": {"sigmaa": 1.0}})
     with pytest.raises(ValueError, match="colour"):

@@ -45,3 +45,22 @@ def test_replace_block_keeps_the_text_around_it():
         "intro\n<!-- results:begin -->\na\nb\n<!-- results:end -->\noutro\n")
     with pytest.raises(SystemExit, match="no <!-- results:begin -->"):
         results_table.replace_block("no markers", ["a"])
+
+
+def test_deblend_rows_come_from_segment_json(tmp_path):
+    spread = {"median": 0.9, "min": 0.8, "max": 0.95}
+    seg = {"n_images": 100, "deblended_fraction": 0.2, "mean_flux_removed": 0.05,
+           "real_dev": {"hand_labels": {"n_labelled": 36, "iou_before": spread, "iou_after": spread,
+                                        "contamination_before": spread, "contamination_after": spread,
+                                        "n_contaminated_over_0.1_before": 11, "n_contaminated_over_0.1_after": 2,
+                                        "ambiguous": {"labelled_ambiguous": 4, "of_them_flagged": 1,
+                                                      "labelled_clear_but_flagged": 0}},
+                        "all_images": {"n_images": 2907, "changed_fraction": 0.25, "mean_flux_removed": 0.08,
+                                       "ambiguous_fraction": 0.01}}}
+    (tmp_path / "segment.json").write_text(json.dumps(seg))
+    text = "\n".join(results_table.deblend_rows(tmp_path))
+    assert "| IoU with the label (36 cutouts) | median 0.900, worst 0.800 | median 0.900, worst 0.800 |" in text
+    assert "| masks with more than 10 % from other sources | 11 | 2 |" in text
+    assert "Of the 4 cutouts labelled ambiguous, 1 is flagged" in text and "On all 2907 real dev cutouts" in text
+    (tmp_path / "segment.json").write_text(json.dumps({"real_dev": {"hand_labels": {"skipped": "no real set at x"}}}))
+    assert results_table.deblend_rows(tmp_path) == ["Not measured in this run: no real set at x."]

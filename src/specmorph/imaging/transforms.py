@@ -49,6 +49,7 @@ class PreprocessConfig:
         unknown = sorted(set(d) - known) + [f"segment_params.{k}" for k in sorted(set(seg) - seg_known)]
         if unknown:
             raise ValueError(f"unknown PreprocessConfig keys: {', '.join(unknown)}")
+        seg.setdefault("deblend", False)  # checkpoints written before deblending existed were trained without it
         return cls(**{**d, "segment_params": SegmentParams(**seg)})
 
 
