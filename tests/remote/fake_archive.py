@@ -123,3 +123,19 @@ class Archive:
         """The `sources` block of ingest.remote as plain YAML values."""
         src = self.sources(**overrides)
         return {k: getattr(src, k) for k in src.__dataclass_fields__}
+
+
+def crossmatch_and_label(stage, params: Path, raw: Path, work: Path) -> Path:
+    """Runs the crossmatch and labels stages on an ingested `raw` folder; returns the catalog folder under `work`
+    (matched.csv, duplicates.csv, images.csv; their metrics cm.json and labels.json in `work`)."""
+    cat = work / "catalog"
+    stage("crossmatch").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
+                              "--gz2", str(raw / LAYOUT["gz2_catalog_path"]), "--out", str(cat / "matched.csv"),
+                              "--duplicates", str(cat / "duplicates.csv"), "--metrics", str(work / "cm.json")])
+    stage("labels").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
+                          "--cutout-index", str(raw / LAYOUT["cutout_index_path"]),
+                          "--gz2", str(raw / LAYOUT["gz2_catalog_path"]),
+                          "--gz2-image-dir", str(raw / LAYOUT["gz2_image_dir"]), "--matched", str(cat / "matched.csv"),
+                          "--duplicates", str(cat / "duplicates.csv"), "--out", str(cat / "images.csv"),
+                          "--metrics", str(work / "labels.json")])
+    return cat

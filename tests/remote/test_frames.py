@@ -269,16 +269,7 @@ def test_ingest_with_frames_lays_out_cutouts_that_the_labels_stage_accepts(stage
     source = manifest.loc[f"{LAYOUT['cutout_dir']}/{morph['id_str'].iloc[0]}.jpg", "source_url"].split()
     assert len(source) == 3 and all("/sas/frames/301/" in u for u in source)
 
-    cat = tmp_path / "catalog"
-    stage("crossmatch").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
-                              "--gz2", str(raw / LAYOUT["gz2_catalog_path"]), "--out", str(cat / "matched.csv"),
-                              "--duplicates", str(cat / "duplicates.csv"), "--metrics", str(tmp_path / "cm.json")])
-    stage("labels").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
-                          "--cutout-index", str(raw / LAYOUT["cutout_index_path"]),
-                          "--gz2", str(raw / LAYOUT["gz2_catalog_path"]),
-                          "--gz2-image-dir", str(raw / LAYOUT["gz2_image_dir"]), "--matched", str(cat / "matched.csv"),
-                          "--duplicates", str(cat / "duplicates.csv"), "--out", str(cat / "images.csv"),
-                          "--metrics", str(tmp_path / "labels.json")])
+    cat = fake.crossmatch_and_label(stage, params, raw, tmp_path)
     images = pd.read_csv(cat / "images.csv", dtype={"id_str": str})
     sdss = images[images["source"] == "sdss"]
     assert sorted(sdss["galaxy_id"]) == sorted(morph["id_str"])  # every composite is a labelled image

@@ -80,17 +80,8 @@ def test_remote_ingest_feeds_crossmatch_and_labels_and_a_rerun_fetches_nothing(s
     assert (raw / MANIFEST_NAME).stat().st_mtime >= max((raw / f).stat().st_mtime for f in files)
     assert not (raw / LAYOUT["cube_dir"]).with_name("cubes.partial").exists()
 
-    cat = tmp_path / "catalog"
-    stage("crossmatch").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
-                              "--gz2", str(raw / LAYOUT["gz2_catalog_path"]), "--out", str(cat / "matched.csv"),
-                              "--duplicates", str(cat / "duplicates.csv"), "--metrics", str(tmp_path / "cm.json")])
+    cat = fake.crossmatch_and_label(stage, params, raw, tmp_path)
     assert len(pd.read_csv(cat / "matched.csv")) == 4  # every selected galaxy has its GZ2 counterpart
-    stage("labels").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
-                          "--cutout-index", str(raw / LAYOUT["cutout_index_path"]),
-                          "--gz2", str(raw / LAYOUT["gz2_catalog_path"]),
-                          "--gz2-image-dir", str(raw / LAYOUT["gz2_image_dir"]), "--matched", str(cat / "matched.csv"),
-                          "--duplicates", str(cat / "duplicates.csv"), "--out", str(cat / "images.csv"),
-                          "--metrics", str(tmp_path / "labels.json")])
     assert len(pd.read_csv(cat / "images.csv")) > 0
 
     seen = len(http_server.requests)
@@ -107,21 +98,13 @@ def test_galaxies_selected_2_to_4_arcsec_off_their_gz2_rows_all_reach_the_labels
     """Real GZ2 (SDSS) centres lie ~2.7" off the eCALIFA positions: the selection and the crossmatch share
     crossmatch.radius_arcsec, so no galaxy is fetched only to be dropped unmatched."""
     archive = fake.Archive(http_server, mock, gz2_offset_arcsec=(2.0, 4.0)).publish()
-    params, raw, cat = _params(tmp_path, archive, max_gz2_images=-1), tmp_path / "raw", tmp_path / "catalog"
+    params, raw = _params(tmp_path, archive, max_gz2_images=-1), tmp_path / "raw"
     _ingest(stage, params, raw)
     selected = set(read_morphology(raw / LAYOUT["morphology_path"])["id_str"])
     assert len(selected) == 4
-    stage("crossmatch").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
-                              "--gz2", str(raw / LAYOUT["gz2_catalog_path"]), "--out", str(cat / "matched.csv"),
-                              "--duplicates", str(cat / "duplicates.csv"), "--metrics", str(tmp_path / "cm.json")])
+    cat = fake.crossmatch_and_label(stage, params, raw, tmp_path)
     matched = pd.read_csv(cat / "matched.csv")
     assert len(matched) == 4 and yaml.safe_load((tmp_path / "cm.json").read_text())["median_sep_arcsec"] > 2.0
-    stage("labels").main(["--params", str(params), "--morphology", str(raw / LAYOUT["morphology_path"]),
-                          "--cutout-index", str(raw / LAYOUT["cutout_index_path"]),
-                          "--gz2", str(raw / LAYOUT["gz2_catalog_path"]),
-                          "--gz2-image-dir", str(raw / LAYOUT["gz2_image_dir"]), "--matched", str(cat / "matched.csv"),
-                          "--duplicates", str(cat / "duplicates.csv"), "--out", str(cat / "images.csv"),
-                          "--metrics", str(tmp_path / "labels.json")])
     images = pd.read_csv(cat / "images.csv", dtype={"califa_name": str})
     assert selected <= set(images["califa_name"].dropna())  # every selected galaxy is labelled
 
