@@ -16,6 +16,8 @@ Usage:
         (look at /tmp/label/view_NN.png and write /tmp/label/choices.json:
          {"NN": [piece, ...] or "ambiguous", ...}; images with one piece default to [1])
     python tools/label_masks.py write --work /tmp/label --out src/specmorph/imaging/real_dev_masks.json
+    python tools/label_masks.py figure --real-dir ../shared/data/real_dev --out docs/deblend_examples.jpg
+        (the README's before/after figure: the labelled cutouts deblending changes most)
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from specmorph.imaging.segment import SegmentParams, _central_component, _triangle, deblend
+from specmorph.imaging.deblend_check import LABELS, label_mask
+from specmorph.imaging.segment import SegmentParams, _central_component, _triangle, deblend, segment
 from specmorph.io.images import read_image
 
 SEED = 2026
@@ -103,6 +106,37 @@ def write(work: Path, out: Path) -> None:
     print(f"wrote {len(masks)} masks ({sum(m['ambiguous'] for m in masks)} ambiguous) to {out}")
 
 
+def _outline(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> None:
+    edge = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+    image[edge] = colour
+
+
+def figure(real_dir: Path, out: Path, n: int = 6, tile: int = 212) -> None:
+    """Labelled cutouts where deblending changes the mask most: the mask without (green) and with (magenta)
+    deblending over the cutout, the hand label (white) beside it."""
+    doc = json.loads(LABELS.read_text())
+    sp = SegmentParams(recentre=False)
+    rows = []
+    for entry in doc["masks"]:
+        if entry["ambiguous"]:
+            continue
+        rgb = read_image(real_dir / entry["path"])
+        before, after = segment(rgb, SegmentParams(recentre=False, deblend=False)).mask, segment(rgb, sp).mask
+        rows.append(((before & ~after).sum() / max(before.sum(), 1), rgb, before, after, label_mask(entry)))
+    tiles = []
+    for _, rgb, before, after, label in sorted(rows, key=lambda r: -r[0])[:n]:
+        left, right = rgb.copy(), rgb.copy()
+        _outline(left, before, (0, 255, 0))
+        _outline(left, after, (255, 0, 255))
+        _outline(right, label, (255, 255, 255))
+        pair = np.concatenate([cv2.resize(left, (tile, tile), interpolation=cv2.INTER_AREA),
+                               cv2.resize(right, (tile, tile), interpolation=cv2.INTER_AREA)], 1)
+        tiles.append(pair)
+    grid = np.concatenate([np.concatenate(tiles[i:i + 2], 1) for i in range(0, len(tiles), 2)], 0)
+    cv2.imwrite(str(out), grid[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {out} ({len(tiles)} cutouts)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -112,8 +146,16 @@ def main() -> None:
     w = sub.add_parser("write")
     w.add_argument("--work", type=Path, required=True)
     w.add_argument("--out", type=Path, required=True)
+    f = sub.add_parser("figure")
+    f.add_argument("--real-dir", type=Path, default=Path("../shared/data/real_dev"))
+    f.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    render(args.real_dir, args.out) if args.cmd == "render" else write(args.work, args.out)
+    if args.cmd == "render":
+        render(args.real_dir, args.out)
+    elif args.cmd == "write":
+        write(args.work, args.out)
+    else:
+        figure(args.real_dir, args.out)
 
 
 if __name__ == "__main__":
