@@ -4,13 +4,14 @@ Headline (issue 15, target >= 0.8): the library path a user's image takes, `io.i
 `imaging.segment.segment` with the repository's `segment` params, against a bare OpenCV loop doing
 the same steps on the same JPEG files: imread, cvtColor, GaussianBlur, threshold(TRIANGLE),
 connectedComponents and the central component, morphologyEx(CLOSE), moments + warpAffine
-(recentring), resize. Both on one thread (--cv2-threads). The baseline's masks are not bit-identical
-to ours (ours moves OpenCV's triangle level one grey level back, as skimage's; a disc, not OpenCV's
-ellipse, as the closing element); the median IoU is printed. Also reported: the `segment` stage
-(`stages/segment.py` main(argv): the same plus the image table and the HDF5 write) against the same
-baseline, and the library on decoded images against OpenCV's threshold + connectedComponents alone
-(issue 7's baseline). Inputs: N mock GZ2 cutouts (424x424 JPEG, rendered as the ingest stage renders
-them). A cProfile of one stage pass splits ours into its steps.
+(recentring), resize. Both on one thread (--cv2-threads). The baseline does not deblend (a bare
+OpenCV loop has no multi-threshold deblending); ours without deblending is reported beside it. The
+baseline's masks are not bit-identical to ours (ours moves OpenCV's triangle level one grey level
+back, as skimage's; a disc, not OpenCV's ellipse, as the closing element); the median IoU is printed.
+Also reported: the `segment` stage (`stages/segment.py` main(argv): the same plus the image table and
+the HDF5 write) against the same baseline, and the library on decoded images against OpenCV's
+threshold + connectedComponents alone (issue 7's baseline). Inputs: N mock GZ2 cutouts (424x424 JPEG,
+rendered as the ingest stage renders them). A cProfile of one stage pass splits ours into its steps.
 Run from the repository root: `python benchmarks/segment.py [--quick]`.
 """
 
@@ -20,6 +21,7 @@ import argparse
 import importlib.util
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,7 @@ BREAKDOWN = {
     ("io/images.py", "read_image"): "decode (JPEG -> RGB)",
     ("~", "<built-in method cv2.GaussianBlur>"): "blur",
     ("imaging/segment.py", "_triangle"): "threshold",
+    ("imaging/segment.py", "deblend"): "deblending (multi-threshold + watershed)",
     ("imaging/segment.py", "_central_component"): "labelling + central component",
     ("~", "<built-in method cv2.morphologyEx>"): "closing",
     ("~", "<built-in method cv2.moments>"): "recentre (centroid)",
@@ -148,7 +151,11 @@ def main() -> None:
                          repeat=size["repeat"])
         bare_r = paired(lambda: [segment(im, sp) for im in decoded], lambda: opencv_pass(decoded), items=n,
                         repeat=size["repeat"])
+        plain = replace(sp, deblend=False)  # the steps the baseline does: no deblending
+        plain_r = paired(lambda: ours(paths, plain), lambda: opencv_same_steps(paths, sp), items=n,
+                         repeat=size["repeat"])
         runs = {"library_with_decode_vs_cv2_same_steps": lib_r, "stage_vs_cv2_same_steps": stage_r,
+                "library_without_deblending_vs_cv2_same_steps": plain_r,
                 "library_decoded_vs_cv2_threshold_and_labels": bare_r}
         result.update(runs)
         for key, r in runs.items():
