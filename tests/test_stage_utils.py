@@ -34,3 +34,17 @@ def test_stage_utils_does_not_import_evaluation():
             "print(sorted(m for m in sys.modules if m.startswith('specmorph.evaluation')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_bad_params_value_names_the_stage_and_the_key(tmp_path, pytestconfig):
+    """Run as DVC runs it, a stage stops with one line naming itself and the dotted key, status 1."""
+    params = tmp_path / "params.yaml"
+    params.write_text("crossmatch:\n  radius_arcsec: -1.0\n")
+    script = pytestconfig.rootpath / "stages" / "crossmatch.py"
+    run = subprocess.run([sys.executable, str(script), "--params", str(params), "--morphology", "m.csv",
+                          "--gz2", "g.csv", "--out", str(tmp_path / "o.csv"), "--duplicates", str(tmp_path / "d.csv"),
+                          "--metrics", str(tmp_path / "m.json")], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(pytestconfig.rootpath / "src")})
+    assert run.returncode == 1
+    assert "stage crossmatch: params.yaml: crossmatch.radius_arcsec = -1.0 out of range" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from specmorph.io.atomic import write_json_atomic
-from specmorph.params import load_params, section
+from specmorph.params import ParamsError, load_params, section
 
 
 def stage_args(description: str, argv: list[str] | None, *arguments: tuple[str, str]) -> argparse.Namespace:
     """Parses `--params` plus the stage's own required path options, and configures logging.
+
+    Run as a script (argv None), a bad params value ends the stage with one line naming the stage and
+    the dotted key (`stage train: params.yaml: train.budget.default.epochs = 'x' ...`), not a traceback.
 
     Args:
         description: The stage's docstring.
@@ -30,7 +34,22 @@ def stage_args(description: str, argv: list[str] | None, *arguments: tuple[str, 
         parser.add_argument(option, required=True, help=help_text)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if argv is None:
+        _name_the_stage_in_params_errors(Path(sys.argv[0]).stem)
     return args
+
+
+def _name_the_stage_in_params_errors(stage: str) -> None:
+    """Makes an uncaught ParamsError print `stage <stage>: <message>` (exit status 1, as for any error)."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb) -> None:
+        if isinstance(value, ParamsError):
+            print(f"stage {stage}: {value}", file=sys.stderr)
+        else:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
 
 
 def params_of(params_path: str | Path, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
