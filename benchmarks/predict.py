@@ -65,8 +65,8 @@ PROFILED = {
 }
 SEGMENT_PARTS = {  # inside `segment`
     "GaussianBlur": ("~", "<built-in method cv2.GaussianBlur>"),
-    "_triangle": ("imaging/segment.py", "_triangle"),
-    "_central_component (label)": ("imaging/segment.py", "_central_component"),
+    "triangle_threshold": ("imaging/segment.py", "triangle_threshold"),
+    "central_component (label)": ("imaging/segment.py", "central_component"),
     "closing (morphologyEx)": ("~", "<built-in method cv2.morphologyEx>"),
     "to_gray (centroid weights)": ("imaging/segment.py", "to_gray"),
     "_shift": ("imaging/segment.py", "_shift"),

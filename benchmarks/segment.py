@@ -52,9 +52,9 @@ TARGET = 0.8
 BREAKDOWN = {
     ("io/images.py", "read_image"): "decode (JPEG -> RGB)",
     ("~", "<built-in method cv2.GaussianBlur>"): "blur",
-    ("imaging/segment.py", "_triangle"): "threshold",
+    ("imaging/segment.py", "triangle_threshold"): "threshold",
     ("imaging/segment.py", "deblend"): "deblending (multi-threshold + watershed)",
-    ("imaging/segment.py", "_central_component"): "labelling + central component",
+    ("imaging/segment.py", "central_component"): "labelling + central component",
     ("~", "<built-in method cv2.morphologyEx>"): "closing",
     ("~", "<built-in method cv2.moments>"): "recentre (centroid)",
     ("imaging/segment.py", "_shift"): "recentre (shift)",

@@ -94,10 +94,11 @@ def segment(rgb: np.ndarray, params: SegmentParams | None = None) -> SegmentResu
     """Isolate the central galaxy of a cutout.
 
     Steps, each an OpenCV call: luma (`cvtColor`, uint8); Gaussian blur (`sigma`); triangle threshold of
-    the blurred luma (`_triangle`); of the connected (8-neighbour) components above it
+    the blurred luma (`triangle_threshold`); of the connected (8-neighbour) components above it
     (`connectedComponents`) keep the one containing the centre pixel, or if the centre is background
     the one whose nearest pixel is closest to the image centre (a bright star elsewhere never wins,
-    whatever its size); closing (`morphologyEx`) with a disc of `closing_radius`, which does not erode
+    whatever its size); with `deblend`, that component split into the sources it merges (`deblend`) and
+    the one at the centre kept; closing (`morphologyEx`) with a disc of `closing_radius`, which does not erode
     at the image edges; zero the pixels outside the mask; optionally shift (`warpAffine`) the centroid
     (`moments` of the luma inside the mask) to the centre; optionally centre-crop to a square and
     resize to `out_size` (`resize_square`).
@@ -114,9 +115,9 @@ def segment(rgb: np.ndarray, params: SegmentParams | None = None) -> SegmentResu
     h, w = rgb.shape[:2]
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # (H, W) uint8 luma (BT.601 weights, rounded)
     blurred = cv2.GaussianBlur(gray, (0, 0), params.sigma, borderType=cv2.BORDER_REFLECT) if params.sigma > 0 else gray
-    threshold = _triangle(blurred)
+    threshold = triangle_threshold(blurred)
     binary = cv2.threshold(blurred, threshold, 1, cv2.THRESH_BINARY)[1]  # (H, W) uint8, 1 above the threshold
-    mask = _central_component(binary)
+    mask = central_component(binary)
     n_removed, flux_removed, ambiguous = 0, 0.0, False
     if params.deblend and mask.any():
         labels = deblend(blurred, mask, threshold, params.deblend_levels, params.deblend_contrast)
@@ -171,7 +172,7 @@ def central_label(labels: np.ndarray) -> int:
     return label
 
 
-def _triangle(gray: np.ndarray) -> float:
+def triangle_threshold(gray: np.ndarray) -> float:
     """Triangle threshold (Zack, Rogers & Latt 1977) of a uint8 image: OpenCV's THRESH_TRIANGLE, moved one level
     back towards the histogram peak, where skimage's `threshold_triangle` and the previous releases put it
     (OpenCV places it one grey level further into the tail). Pixels brighter than it are foreground."""
@@ -272,7 +273,7 @@ def _target(labels: np.ndarray, blurred: np.ndarray, threshold: float) -> tuple[
     return (labels == target).astype(np.uint8), len(others), removed, ambiguous
 
 
-def _central_component(binary: np.ndarray) -> np.ndarray:
+def central_component(binary: np.ndarray) -> np.ndarray:
     """(H, W) uint8 0/1: the 8-connected component of `binary` at the centre pixel, else the one nearest the centre."""
     n, labels = cv2.connectedComponents(binary, connectivity=8)
     return (labels == central_label(labels)).astype(np.uint8) if n > 1 else np.zeros_like(binary)
