@@ -8,6 +8,7 @@ import pandas as pd
 from astropy.coordinates import SkyCoord, search_around_sky
 
 from specmorph.errors import InputError
+from specmorph.sections import CrossmatchSection
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _output_names(left_id: str, right_id: str) -> tuple[str, str]:
 def crossmatch(
     left: pd.DataFrame,
     right: pd.DataFrame,
-    radius_arcsec: float = 3.0,
+    radius_arcsec: float = CrossmatchSection.radius_arcsec,
     left_id: str = "name",
     right_id: str = "dr7objid",
     *,
@@ -208,7 +209,8 @@ def crossmatch(
 
 
 def require_matches(
-    matched: pd.DataFrame, left_name: str = "left", right_name: str = "right", radius_arcsec: float = 3.0
+    matched: pd.DataFrame, left_name: str = "left", right_name: str = "right",
+    radius_arcsec: float = CrossmatchSection.radius_arcsec
 ) -> None:
     """Stop with a clear message when a crossmatch found nothing.
 

@@ -207,6 +207,7 @@ def deblend(blurred: np.ndarray, mask: np.ndarray, threshold: float, n_levels: i
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     b, m = blurred[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(bool)  # the component's bounding box
     flux = (np.clip(b.astype(np.float64) - threshold, 0.0, None) * m).ravel()
+    least = contrast * flux.sum()  # a source's least flux
     top = float(b[m].max())
     steps = np.linspace(0.0, 1.0, n_levels + 2)[1:-1] ** 2
     levels = np.unique(np.round(threshold + (top - threshold) * steps))
@@ -229,7 +230,7 @@ def deblend(blurred: np.ndarray, mask: np.ndarray, threshold: float, n_levels: i
             branch_flux = np.bincount(markers, flux, minlength=k + 1)  # flux of each branch above this level
             for c in np.flatnonzero(count >= 2):
                 inside = branch[piece == c]
-                significant = inside[branch_flux[inside] >= contrast * flux.sum()]
+                significant = inside[branch_flux[inside] >= least]
                 if len(significant) >= 2:
                     keep = (comp == c) & np.isin(markers, significant)
                     new[keep] = markers[keep]

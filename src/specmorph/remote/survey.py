@@ -41,6 +41,7 @@ from specmorph.remote.select import (
     select_gz2,
 )
 from specmorph.remote.sources import EST_BYTES, RemoteSources, url_basename
+from specmorph.sections import CrossmatchSection
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,8 @@ def _galaxy10(options: RemoteOptions, ok: dict, cache: Cache, local: Path, seed:
 
 
 def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path, *, seed: int = 42,
-                  radius_arcsec: float = 5.0, link: str = "hardlink", gz2_columns: Sequence[str] = ()) -> dict:
+                  radius_arcsec: float = CrossmatchSection.radius_arcsec, link: str = "hardlink",
+                  gz2_columns: Sequence[str] = ()) -> dict:
     """Fetches the selected part of the real surveys into the cache and lays it out in `out_dir`.
 
     Order: the two tables; the selection; cubes, cutouts, GZ2 images (and Galaxy10) with `options.workers`
