@@ -1,4 +1,9 @@
-"""Stage `evaluate`: RGB-only tests of the baseline and the guided model over seeds; the ablation; Grad-CAM."""
+"""Stage `evaluate`: RGB-only tests of the baseline and the guided model over seeds; the ablation; Grad-CAM.
+
+One more set, `gz2_test_matched_spectra`, gives a guided network that takes spectra (concat, gated)
+the test galaxies' spectral features as well: what spectra add where a cube exists (the positive
+control of README "Does spectral guidance help" is judged there).
+"""
 
 from pathlib import Path
 
@@ -6,7 +11,15 @@ import numpy as np
 
 from specmorph.evaluation.crossdataset import galaxy10_holdout, galaxy10_inputs
 from specmorph.evaluation.plots import write_confusion_csv
-from specmorph.evaluation.study import TestSet, ablations, gradcam_galleries, label_ceiling, predict_all, scores
+from specmorph.evaluation.study import (
+    SPECTRAL_KINDS,
+    TestSet,
+    ablations,
+    gradcam_galleries,
+    label_ceiling,
+    predict_all,
+    scores,
+)
 from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.catalogs import read_table
 from specmorph.io.galaxy10 import open_galaxy10
@@ -23,7 +36,8 @@ from specmorph.training.guided import BASELINE, plan
 
 def main(argv: list[str] | None = None) -> None:
     args = stage_args(__doc__, argv, ("--images", "image table"), ("--segmented", "segment product"),
-                      ("--models-dir", "checkpoints"), ("--galaxy10", "Galaxy10 DECaLS file"),
+                      ("--models-dir", "checkpoints"), ("--features", "spectral embeddings (embed stage)"),
+                      ("--galaxy10", "Galaxy10 DECaLS file"),
                       ("--metrics", "metrics JSON"), ("--ablation", "ablation JSON"), ("--plot-dir", "plots"),
                       ("--truth-dir", "mock truth tables (absent for real data/raw: no label ceiling)"))
     params, section = params_of(args.params, "evaluate")
@@ -31,15 +45,17 @@ def main(argv: list[str] | None = None) -> None:
     top = shared(params)
     seeds, model = list(p.seeds), top.model
     train = typed(params, "train", TrainSection)
-    names = [job.name for job in plan(model, train.rgb_inference)]
+    jobs = plan(model, train.rgb_inference)
+    names = [job.name for job in jobs]
     table = read_table(args.images, ["id_str", "galaxy_id", "source", "label", "split", "ra", "dec", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "califa_name": str})
     seg, seg_ids, _ = read_product(args.segmented, ["images"])
     test_rows = table[(table["split"] == "test") & (table["source"] == "gz2")]
     _, cfg, _ = load_checkpoint(Path(args.models_dir) / f"{BASELINE}_seed{seeds[0]}.pt")
     pre = PreprocessConfig.from_dict(cfg.preprocess)
-    gz2 = build_set(test_rows, seg["images"], seg_ids, np.zeros((0, 1), np.float32), [], pre.size, pre.crop_fraction)
-    matched = gz2.table["califa_name"].notna().to_numpy()  # held-out galaxies with an eCALIFA cube (the seed's test)
+    feats, feat_ids, _ = read_product(args.features, ["embedding"])
+    gz2 = build_set(test_rows, seg["images"], seg_ids, feats["embedding"], feat_ids, pre.size, pre.crop_fraction)
+    matched = np.asarray(gz2.data.has_spec)  # held-out galaxies with an eCALIFA cube (the seed's test)
     g10 = open_galaxy10(args.galaxy10)
     seen = table[table["galaxy_id"].isin(set(table.loc[table["split"] == "train", "galaxy_id"]))]
     g10_rows, n_seen = galaxy10_holdout(g10, seen, typed(params, "crossmatch", CrossmatchSection).radius_arcsec)
@@ -48,7 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     images, labels, groups = gz2.data.images.numpy(), gz2.data.labels.numpy(), gz2.table["galaxy_id"].to_numpy()
     sets = [TestSet("gz2_test", images, labels, groups),
             TestSet("gz2_test_matched", images[matched], labels[matched], groups[matched]),
+            TestSet("gz2_test_matched_spectra", images[matched], labels[matched], groups[matched],
+                    gz2.data.spec.numpy()[matched]),
             TestSet("galaxy10", g10_images, g10_labels, np.array([f"g10_{i}" for i in g10_rows]))]
+    if jobs[-1].kind not in SPECTRAL_KINDS:  # a guided network that never sees spectra: nothing to add
+        sets = [t for t in sets if t.spec is None]
     preds = predict_all(args.models_dir, names, seeds, sets)
     guided = names[-1]
     plot_dir = Path(args.plot_dir)

@@ -20,7 +20,8 @@ SOURCES = ("synthetic", "local", "remote")
 
 def _synthetic(params: dict, out_dir: Path) -> dict:
     sky, where = profile_block(params, "sky")
-    cfg = build(SkyConfig, {"seed": shared(params).seed, **sky}, where)
+    dials = {k: v for k, v in section(params, "sky").items() if not isinstance(v, dict)}  # sky.<key>: every profile
+    cfg = build(SkyConfig, {"seed": shared(params).seed, **dials, **sky}, where)
     return generate_survey(out_dir, cfg)
 
 

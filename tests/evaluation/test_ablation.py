@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from specmorph.evaluation.ablation import ablation, paired_bootstrap, sentence, weighted_scores
+from specmorph.evaluation.ablation import (
+    ablation,
+    mcnemar,
+    minimum_detectable,
+    paired_bootstrap,
+    sentence,
+    weighted_scores,
+)
 from specmorph.evaluation.metrics import classification_metrics
 
 C = 3
@@ -143,3 +150,70 @@ def test_sentence_of_a_real_result():
     s = sentence(r, "accuracy")
     assert s.startswith("spectral guidance changes RGB-only accuracy by +0.150 ± 0.071 (bootstrap 95% CI [")
     assert s.endswith(f"; paired t over 2 seeds p = {r['accuracy']['p_paired_t']:.2f})")
+
+
+def test_mcnemar_counts_the_images_only_one_model_gets_right():
+    base, other = _pred(5), _pred(8)  # other right on images 5-7 too, never worse
+    r = mcnemar(Y, base, other)
+    assert (r["baseline_only"], r["guided_only"]) == (0, 3)
+    assert r["p"] == pytest.approx(stats.binomtest(3, 3, 0.5).pvalue)  # 0.25
+    assert mcnemar(Y, base, base) == {"baseline_only": 0, "guided_only": 0, "p": 1.0}
+    swapped = mcnemar(Y, other, base)
+    assert (swapped["baseline_only"], swapped["guided_only"], swapped["p"]) == (3, 0, r["p"])
+
+
+def test_minimum_detectable_effect_known_answers():
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    d = np.array([0.01, 0.03, 0.02])  # sd 0.01, se over seeds 0.01 / sqrt(3)
+    m = minimum_detectable(0.004, d)
+    se_s = 0.01 / np.sqrt(3)
+    assert z == pytest.approx(2.8016, abs=1e-4)
+    assert m["galaxies"] == pytest.approx(z * 0.004)
+    assert m["seeds"] == pytest.approx((stats.t.ppf(0.975, 2) + stats.t.ppf(0.8, 2)) * se_s)
+    assert m["combined"] == pytest.approx(z * np.hypot(0.004, se_s))
+    one = minimum_detectable(0.004, d[:1])
+    assert one == {"galaxies": pytest.approx(z * 0.004), "seeds": None, "combined": pytest.approx(z * 0.004)}
+
+
+def _simulated(gain: float, n: int, seeds: int, rng: np.random.Generator) -> tuple:
+    """Labels and per-seed predictions of two models at accuracy 0.6 and 0.6 + gain (8 classes).
+
+    As with trained networks, which galaxies a model gets right is mostly the same from seed to seed
+    (each galaxy's right/wrong is drawn once per model); a new seed re-draws 10% of them.
+    """
+    y = rng.integers(0, 8, n)
+
+    def runs(p: float) -> dict[int, np.ndarray]:
+        right = rng.uniform(size=n) < p
+        out = {}
+        for s in range(seeds):
+            r = np.where(rng.uniform(size=n) < 0.1, rng.uniform(size=n) < p, right)
+            out[s] = np.where(r, y, (y + rng.integers(1, 8, n)) % 8)
+        return out
+    return y, runs(0.6), runs(0.6 + gain)
+
+
+@pytest.mark.parametrize("gain, expect", [(0.15, True), (0.0, False)])
+def test_ablation_finds_a_known_gain_and_no_gain_where_there_is_none(gain, expect):
+    """Both directions of the positive control at the level of the statistics (the mock dial: test_sky_dial)."""
+    rng = np.random.default_rng(3)
+    y, base, guided = _simulated(gain, 300, 3, rng)
+    r = ablation(y, base, guided, np.arange(len(y)), 8, n_boot=500, seed=1)
+    acc = r["accuracy"]
+    assert acc["detected"] is expect
+    lo, hi = acc["ci95_seeds_and_galaxies"]
+    assert (lo > 0) if expect else (lo < 0 < hi)
+    assert acc["ci95_seeds_and_galaxies"][1] - lo >= acc["ci95"][1] - acc["ci95"][0] - 1e-12  # both noises >= one
+    assert 0 < acc["mde"]["galaxies"] <= acc["mde"]["combined"]
+    assert acc["ci95_seeds"][0] < acc["diff_mean"] < acc["ci95_seeds"][1]
+    assert len(r["mcnemar"]) == 3 and all(m["p"] < 0.05 for m in r["mcnemar"]) is expect
+
+
+def test_mde_matches_the_gain_detected_four_times_in_five():
+    """A gain the size of the reported MDE is detected in about 80% of repeated experiments."""
+    rng = np.random.default_rng(11)
+    y, base, guided = _simulated(0.0, 400, 3, rng)
+    mde = ablation(y, base, guided, np.arange(400), 8, n_boot=300, seed=0)["accuracy"]["mde"]["combined"]
+    hits = [ablation(*_simulated(mde, 400, 3, rng), np.arange(400), 8, n_boot=300, seed=k)["accuracy"]["detected"]
+            for k in range(40)]
+    assert 0.55 <= np.mean(hits) <= 0.97

@@ -5,7 +5,14 @@ per seed on the same split, so the per-seed differences (guided − baseline) an
 how much a new seed could change the answer; a paired t-test over seeds asks whether their mean is
 zero. Test-set noise: a paired bootstrap resamples the test *galaxies* (all images of a resampled
 galaxy go together) and recomputes the seed-averaged difference on each resample, so its 95%
-interval shows how much another test sample of the same size could change it.
+interval shows how much another test sample of the same size could change it. A joint bootstrap
+resamples the seeds as well; its interval holds both sources and decides `detected`.
+
+Power: the minimum detectable effect (MDE) is the true difference that a two-sided test at
+α = 0.05 finds with probability 0.8, (z_0.975 + z_0.8) × SE = 2.80 SE for the galaxies' bootstrap
+SE and the seeds' SE together (Student's t quantiles for the seeds alone). A measured difference
+inside ±MDE with an interval covering 0 means "no effect of that size or larger", not "no effect".
+McNemar's exact test per seed counts the test images that only one of the two models gets right.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from scipy import stats
 logger = logging.getLogger(__name__)
 
 METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
+ALPHA, POWER = 0.05, 0.8
+Z_POWER = float(stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER))  # 2.80
 
 
 def weighted_scores(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
@@ -72,17 +81,22 @@ def paired_bootstrap(y_true: np.ndarray, base_pred: np.ndarray, other_pred: np.n
         raise ValueError(f"paired_bootstrap: predictions {base_pred.shape} and {other_pred.shape} do not match "
                          f"{len(y_true)} test images")
     _, gidx = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    n_groups = int(gidx.max()) + 1 if len(gidx) else 0
-    if n_groups == 0:
+    if not len(gidx):
         raise ValueError("paired_bootstrap: no test images")
-    rng = np.random.default_rng(seed)
+    return _per_seed_bootstrap(y_true, base_pred, other_pred, gidx, n_classes, n_boot,
+                                np.random.default_rng(seed)).mean(axis=0)
+
+
+def _per_seed_bootstrap(y_true: np.ndarray, base_pred: np.ndarray, other_pred: np.ndarray, gidx: np.ndarray,
+                        n_classes: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(S, n_boot, 2) per-seed (other − baseline) accuracy and macro-F1, the same galaxy resamples for every seed."""
+    n_groups = int(gidx.max()) + 1
     draws = rng.integers(0, n_groups, size=(n_boot, n_groups))  # (B, G) resampled galaxies
     counts = np.stack([np.bincount(d, minlength=n_groups) for d in draws])  # (B, G)
     weights = counts[:, gidx]  # (B, N) each image weighted by how often its galaxy was drawn
-    diff = np.zeros((n_boot, 2))
-    for b_row, o_row in zip(base_pred, other_pred, strict=True):
-        diff += weighted_scores(y_true, o_row, weights, n_classes) - weighted_scores(y_true, b_row, weights, n_classes)
-    return diff / base_pred.shape[0]
+    return np.stack([weighted_scores(y_true, o_row, weights, n_classes)
+                     - weighted_scores(y_true, b_row, weights, n_classes)
+                     for b_row, o_row in zip(base_pred, other_pred, strict=True)])
 
 
 def ablation(y_true: np.ndarray, base_pred: Mapping[int, np.ndarray], other_pred: Mapping[int, np.ndarray],
@@ -112,11 +126,22 @@ def ablation(y_true: np.ndarray, base_pred: Mapping[int, np.ndarray], other_pred
     ones = np.ones((1, len(y_true)))
     base_scores = np.concatenate([weighted_scores(y_true, b, ones, n_classes) for b in base])  # (S, 2)
     other_scores = np.concatenate([weighted_scores(y_true, o, ones, n_classes) for o in other])  # (S, 2)
-    boot = paired_bootstrap(y_true, base, other, groups, n_classes, n_boot, seed)  # (n_boot, 2)
-    out: dict[str, Any] = {"n_images": len(y_true), "n_galaxies": len(set(map(str, groups))), "seeds": seeds}
+    if len(y_true) == 0:
+        raise ValueError("ablation: no test images")
+    _, gidx = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    per_seed = _per_seed_bootstrap(y_true, base, other, gidx, n_classes, n_boot, rng)  # (S, B, 2)
+    boot = per_seed.mean(axis=0)  # (B, 2) galaxies resampled, seeds fixed
+    picks = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))  # (B, S) seeds resampled too
+    joint = per_seed[picks, np.arange(n_boot)[:, None]].mean(axis=1)  # (B, 2)
+    out: dict[str, Any] = {"n_images": len(y_true), "n_galaxies": int(gidx.max()) + 1, "seeds": seeds,
+                           "mcnemar": [mcnemar(y_true, b_row, o_row) for b_row, o_row in zip(base, other, strict=True)]}
     for k, name in enumerate(METRICS):
         b, o = base_scores[:, k], other_scores[:, k]
         d = o - b
+        se_galaxies = float(boot[:, k].std(ddof=1)) if n_boot > 1 else 0.0
+        se_seeds = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else None
+        ci_joint = [float(v) for v in np.percentile(joint[:, k], [2.5, 97.5])]
         out[name] = {
             "baseline": _mean_std(b),
             "guided": _mean_std(o),
@@ -124,9 +149,58 @@ def ablation(y_true: np.ndarray, base_pred: Mapping[int, np.ndarray], other_pred
             "diff_mean": float(d.mean()),
             "diff_std": float(d.std(ddof=1)) if len(d) > 1 else None,
             "ci95": [float(v) for v in np.percentile(boot[:, k], [2.5, 97.5])],
+            "ci95_seeds": _t_interval(d),
+            "ci95_seeds_and_galaxies": ci_joint,
+            "detected": bool(ci_joint[0] > 0 or ci_joint[1] < 0),
             "p_paired_t": _paired_t(o, b),
+            "se_galaxies": se_galaxies,
+            "se_seeds": se_seeds,
+            "mde": minimum_detectable(se_galaxies, d),
         }
     return out
+
+
+def mcnemar(y_true: np.ndarray, base: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+    """McNemar's exact test of two models' predictions on the same images.
+
+    Returns:
+        {"baseline_only": images only the baseline gets right, "guided_only": only the other,
+        "p": two-sided exact binomial p-value of the split of those (1.0 when there are none)}.
+    """
+    right_b, right_o = base == y_true, other == y_true
+    b_only, o_only = int((right_b & ~right_o).sum()), int((right_o & ~right_b).sum())
+    p = float(stats.binomtest(o_only, b_only + o_only, 0.5).pvalue) if b_only + o_only else 1.0
+    return {"baseline_only": b_only, "guided_only": o_only, "p": p}
+
+
+def minimum_detectable(se_galaxies: float, per_seed_diff: np.ndarray) -> dict[str, float | None]:
+    """MDE at α = 0.05 (two-sided) and power 0.8 (see the module docstring).
+
+    Args:
+        se_galaxies: Bootstrap SE over test galaxies of the seed-averaged difference.
+        per_seed_diff: (S,) differences, one per training seed.
+
+    Returns:
+        {"galaxies": 2.80 × se_galaxies (test-set noise alone), "seeds": paired-t MDE over the seeds
+        ((t_0.975 + t_0.8; S−1 dof) × sd / √S, None for < 2 seeds), "combined": 2.80 × √(se_galaxies² +
+        sd²/S), the one to quote (se_galaxies alone for < 2 seeds)}.
+    """
+    d = np.asarray(per_seed_diff, np.float64)
+    out: dict[str, float | None] = {"galaxies": Z_POWER * se_galaxies, "seeds": None, "combined": Z_POWER * se_galaxies}
+    if len(d) > 1:
+        se_seeds = float(d.std(ddof=1)) / math.sqrt(len(d))
+        dof = len(d) - 1
+        out["seeds"] = float((stats.t.ppf(1 - ALPHA / 2, dof) + stats.t.ppf(POWER, dof)) * se_seeds)
+        out["combined"] = Z_POWER * math.hypot(se_galaxies, se_seeds)
+    return out
+
+
+def _t_interval(d: np.ndarray) -> list[float] | None:
+    """Student-t 95% interval of the mean per-seed difference (training noise alone); None for < 2 seeds."""
+    if len(d) < 2:
+        return None
+    half = float(stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    return [float(d.mean()) - half, float(d.mean()) + half]
 
 
 def _mean_std(v: np.ndarray) -> dict[str, float | None]:

@@ -1,4 +1,8 @@
-"""The RGB-only test of every trained network on every test set: predictions by seed, metrics, ablation, Grad-CAM."""
+"""The test of every trained network on every test set: predictions by seed, metrics, ablation, Grad-CAM.
+
+Every set is RGB-only except one with `spec`: there the networks that take spectra (concat, gated)
+get each galaxy's spectral features too, which measures what spectra add where a cube exists.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from specmorph.training.loop import predict_proba
 logger = logging.getLogger(__name__)
 
 KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"]
+SPECTRAL_KINDS = ("concat", "gated")  # networks whose forward takes spectral features
 
 
 @dataclass
@@ -34,11 +39,15 @@ class TestSet:
     images: np.ndarray  # (N, 3, S, S) float32 in [0, 1]
     labels: np.ndarray  # (N,) class indices into CLASSES
     groups: np.ndarray  # (N,) galaxy of each image, for the bootstrap
+    spec: np.ndarray | None = None  # (N, k) spectral features for the networks that take them; None: RGB only
 
 
 def predict_all(models_dir: str | Path, names: list[str], seeds: list[int],
                 sets: list[TestSet]) -> dict[str, dict[str, dict[int, np.ndarray]]]:
-    """Class predictions, RGB only, of `<name>_seed<k>.pt` for every name, seed and test set.
+    """Class predictions of `<name>_seed<k>.pt` for every name, seed and test set.
+
+    A network sees a set's `spec` only if it takes spectra (`ModelConfig.kind` concat or gated);
+    every other prediction is from RGB alone.
 
     Returns:
         {name: {set name: {seed: (N,) predicted class indices}}}.
@@ -46,10 +55,11 @@ def predict_all(models_dir: str | Path, names: list[str], seeds: list[int],
     out: dict[str, dict[str, dict[int, np.ndarray]]] = {n: {s.name: {} for s in sets} for n in names}
     for name in names:
         for seed in tqdm(seeds, desc=f"evaluate {name}", disable=None, leave=False):
-            model, _, _ = load_checkpoint(Path(models_dir) / f"{name}_seed{seed}.pt")
+            model, cfg, _ = load_checkpoint(Path(models_dir) / f"{name}_seed{seed}.pt")
             for test in sets:
-                out[name][test.name][seed] = predict_proba(model, test.images).argmax(axis=1) if len(test.labels) \
-                    else np.zeros(0, np.int64)
+                spec = test.spec if cfg.kind in SPECTRAL_KINDS else None
+                out[name][test.name][seed] = predict_proba(model, test.images, spec).argmax(axis=1) \
+                    if len(test.labels) else np.zeros(0, np.int64)
     return out
 
 

@@ -49,11 +49,31 @@ SKY_LINES = ((4358.3, 1.5), (5460.7, 1.5), (5577.3, 20.0), (5890.0, 2.0), (5895.
              (6923.2, 2.0), (7276.4, 3.0), (7316.3, 4.0), (7340.9, 4.0), (7369.2, 3.0), (7401.7, 2.0))
 BAD_WINDOWS = ((5573.0, 5582.0),)  # Å, channels flagged everywhere: [OI]5577 sky residuals
 COSMIC_RATE = 2e-5  # fraction of spaxel-channels hit by unremoved cosmic rays (flagged)
+# Positive control of the ablation (issue 16, `sky.spectral_information`): a ripple across the
+# spectrum whose shape names the galaxy's 8-class label, at most this fraction of the flux at
+# strength 1. Deliberately unphysical, and in the cubes only (no image shows it): then spectra tell
+# apart what the RGB images confuse, and the ablation must find a gain.
+TAG_AMPLITUDE = 0.1
 
 
 def wavelengths(n_wave: int) -> np.ndarray:
     """Observed air wavelengths (Å) of the V500 channels: 3749 + 2 k."""
     return CRVAL3 + CDELT3 * np.arange(n_wave)
+
+
+def class_tag(label: int, wave: np.ndarray, strength: float) -> np.ndarray:
+    """The factor (n,) that writes class `label` into a spectrum on `wave` (Å), at `strength` in [0, 1].
+
+    Class k's factor is 1 + strength · TAG_AMPLITUDE · mean_j(s_j cos(π j x)), j = 1, 2, 3, over x = 0..1
+    across the V500 range, with signs s_j = ±1 from the bits of k: the 8 classes get 8 distinct
+    shapes, smooth on scales of ≥ 1250 Å, so the observed-frame spectra (and their PCA) keep them.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"class_tag: strength must be in [0, 1], got {strength}")
+    x = (np.asarray(wave, np.float64) - CRVAL3) / (CDELT3 * 1876)
+    signs = [1.0 if (label >> j) & 1 else -1.0 for j in range(3)]
+    ripple = sum(s * np.cos(np.pi * (j + 1) * x) for j, s in enumerate(signs)) / 3
+    return 1.0 + strength * TAG_AMPLITUDE * ripple
 
 
 def _stellar(wave: np.ndarray, age: float, sigma: float, inst: float) -> np.ndarray:
@@ -183,7 +203,8 @@ def _noise_sigma(model: np.ndarray, wave: np.ndarray) -> np.ndarray:
 
 
 def build_cube(truth: GalaxyTruth, n_wave: int = 1877, nx: int = 78, ny: int = 73,
-               rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               rng: np.random.Generator | None = None,
+               spectral_information: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Builds the V500 datacube of one galaxy: bulge + disc populations, gas, kinematics, seeing, noise.
 
     Each spaxel's spectrum is a sum of six rest-frame templates (bulge, old/young disc, both behind
@@ -196,6 +217,7 @@ def build_cube(truth: GalaxyTruth, n_wave: int = 1877, nx: int = 78, ny: int = 7
         nx: spaxels along x (1 arcsec each).
         ny: spaxels along y.
         rng: noise generator; a fixed default seed when None.
+        spectral_information: strength of the class tag (`class_tag`; 0: none, the default).
 
     Returns:
         flux (n_wave, ny, nx) float32 in 1e-16 erg/s/cm²/Å (0 where bad), error (same shape,
@@ -225,6 +247,8 @@ def build_cube(truth: GalaxyTruth, n_wave: int = 1877, nx: int = 78, ny: int = 7
     model = model.reshape(n_wave, ny + 2 * PAD, nx + 2 * PAD)
     seeing = SEEING_FWHM / 2.3548  # spaxels
     model = gaussian_filter(model, (0, seeing, seeing), truncate=3.5)[:, PAD:PAD + ny, PAD:PAD + nx]
+    if spectral_information > 0:
+        model *= class_tag(g.label, wave, spectral_information).astype(np.float32)[:, None, None]
     error = _noise_sigma(model, wave)
     flux = model + error * rng.standard_normal(model.shape, dtype=np.float32)
     bad = np.zeros(model.shape, dtype=bool)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from specmorph.io.atomic import atomic_dir, atomic_file
 from specmorph.io.catalogs import write_table
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.params import ParamsError
 from specmorph.sky import catalogs, cube, observe, votes
 from specmorph.sky.render import half_light
 from specmorph.sky.samples import Gz2Entry, califa_sample, galaxy10_sample, gz2_sample
@@ -42,6 +43,14 @@ class SkyConfig:
     cube_nx: int = 36  # spaxels (1 arcsec)
     cube_ny: int = 36
     workers: int = 2
+    # Positive control (issue 16): 0 = the cubes follow the real sample; > 0 = a ripple across each
+    # cube's spectra names the galaxy's class, which the images do not show (`cube.class_tag`).
+    spectral_information: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.spectral_information <= 1.0:
+            raise ParamsError("params.yaml: sky.spectral_information must be in [0, 1], "
+                              f"got {self.spectral_information}")
 
 
 def _rng(seed: int, kind: int, index: int) -> np.random.Generator:
@@ -64,7 +73,8 @@ def _render_task(task: tuple) -> np.ndarray | int:
     kind, g, seed, index, path, cfg = task
     rng = _rng(seed, kind, index)
     if kind == 0:  # eCALIFA cube
-        flux, error, badpix = cube.build_cube(g, cfg.cube_n_wave, cfg.cube_nx, cfg.cube_ny, rng=rng)
+        flux, error, badpix = cube.build_cube(g, cfg.cube_n_wave, cfg.cube_nx, cfg.cube_ny, rng=rng,
+                                              spectral_information=cfg.spectral_information)
         cube.write_cube(path, g, flux, error, badpix)
         return 0
     if kind == 3:  # Galaxy10 DECaLS image
