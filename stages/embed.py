@@ -51,9 +51,12 @@ def main(argv: list[str] | None = None) -> None:
     write_product(args.out, {"embedding": emb, "held_out": held}, list(names),
                   {"embedder": kind, "classes": classes, "label_source": "CALIFA coarse Hubble class"},
                   stage="embed", params_hash=params_hash({"embedder": kind, **section}))
-    quality = embedding_quality(emb[held], coarse[held], np.asarray(names)[held], k=p.knn_k, folds=p.folds,
-                                seed=seed)
+    scored = (emb[held], coarse[held], np.asarray(names)[held])
+    quality = embedding_quality(*scored, k=p.knn_k, folds=p.folds, seed=seed)
     quality.pop("per_fold", None)
+    # The same folds with every dimension standardised (the training part's mean and std, per fold).
+    scaled = embedding_quality(*scored, k=p.knn_k, folds=p.folds, seed=seed, standardise=True)
+    quality["standardised"] = {k: v for k, v in scaled.items() if k.endswith(("_mean", "_std"))}
     write_table(projection_2d(emb[held], coarse[held], ids=np.asarray(names)[held].tolist()), args.projection)
     write_metrics({"embedder": kind, "n_galaxies": len(names), "n_held_out": int(held.sum()),
                    "n_train": int((~held).sum()), "final_epoch": history[-1] if history else {},

@@ -54,6 +54,8 @@ def test_every_stage_runs_and_writes_its_outputs(run_dir, monkeypatch, stage):
     for name in ("rgb_only", evaluation["guided"]):
         acc = evaluation["gz2_test"][name]["accuracy"]
         assert acc["n"] == 2 and 0.0 <= acc["min"] <= acc["mean"] <= acc["max"] <= 1.0
+    ablation = json.loads((run_dir / "metrics/ablation.json").read_text())  # gated: also fed the test spectra
+    assert ablation["gz2_test_matched_spectra"]["n_images"] == ablation["gz2_test_matched"]["n_images"] > 0
     table = pd.read_csv(run_dir / "data/catalog/images.csv", dtype={"galaxy_id": str})
     train_galaxies = set(table.loc[table["split"] == "train", "galaxy_id"])
     test_galaxies = set(table.loc[table["split"] == "test", "galaxy_id"])
@@ -105,6 +107,7 @@ def test_learned_embedders_run_as_the_embed_stage(run_dir, monkeypatch, stage, e
     metrics = json.loads((tmp_path / "embed.json").read_text())
     assert metrics["embedder"] == embedder and metrics["n_held_out"] > 0
     assert 0.0 <= metrics["knn_accuracy_mean"] <= 1.0
+    assert 0.0 <= metrics["standardised"]["knn_accuracy_mean"] <= 1.0  # the same folds, standardised
     assert (tmp_path / "embedder" / f"{embedder}.pt").is_file()
 
 
@@ -140,6 +143,9 @@ def test_each_model_choice_trains_and_evaluates(run_dir, monkeypatch, stage, tmp
     assert len(f1["per_seed_diff"]) == 2 and f1["ci95"][0] <= f1["diff_mean"] + 1e-9
     if model == "rgb_only":
         assert f1["per_seed_diff"] == [0.0, 0.0]
+    assert f1["mde"]["combined"] >= f1["mde"]["galaxies"] >= 0 and len(ablation["gz2_test"]["mcnemar"]) == 2
+    if model not in ("concat", "gated") or rgb_inference == "distil":  # no network that takes spectra at test
+        assert "gz2_test_matched_spectra" not in ablation
     evaluation = json.loads((tmp_path / "evaluate.json").read_text())
     assert set(evaluation["gz2_test"]) == expected
     assert sorted(p.name for p in (tmp_path / "plots" / "gradcam" / "guided").glob("*.png")) == \

@@ -11,7 +11,8 @@ Geometry: the embeddings are used as they are. All three scores are invariant to
 to a global scale, so embedders with different output scales compare fairly; standardising each
 dimension (optional, with the training part's mean and std) would instead give near-constant noise
 dimensions the same weight as the informative ones, which misjudges both learned 512-d embeddings
-(many weak dimensions) and PCA coefficients (variance falls steeply by design).
+(many weak dimensions) and PCA coefficients (variance falls steeply by design). The embed stage
+reports both, the standardised scores under `standardised` in metrics/embed.json, as issue 16 asks.
 """
 
 from __future__ import annotations
