@@ -10,7 +10,8 @@ from pathlib import Path
 from specmorph.evaluation.ablation import sentence
 from specmorph.evaluation.report import mean_std
 
-SETS = {"gz2_test": "GZ2 test", "gz2_test_matched": "GZ2 test, eCALIFA galaxies", "galaxy10": "Galaxy10"}
+SETS = {"gz2_test": "GZ2 test", "gz2_test_matched": "GZ2 test, eCALIFA galaxies",
+        "gz2_test_matched_spectra": "GZ2 test, eCALIFA galaxies, guided given the spectra", "galaxy10": "Galaxy10"}
 
 
 def rows(path: Path, metric: str) -> list[str]:
@@ -27,8 +28,10 @@ def rows(path: Path, metric: str) -> list[str]:
         std = f" ± {r['diff_std']:.3f}" if r["diff_std"] is not None else ""
         p = f"{r['p_paired_t']:.2f}" if r["p_paired_t"] is not None else "–"
         lo, hi = r["ci95"]
+        joint, mde = r.get("ci95_seeds_and_galaxies"), r.get("mde")  # absent in files from before issue 16
+        extra = f" [{joint[0]:+.3f}, {joint[1]:+.3f}] | {mde['combined']:.3f} |" if joint and mde else " – | – |"
         out.append(f"| {run} | {label} ({a[key]['n_galaxies']}) | {mean_std(r['baseline'])} | "
-                   f"{mean_std(r['guided'])} | {r['diff_mean']:+.3f}{std} | [{lo:+.3f}, {hi:+.3f}] | {p} |")
+                   f"{mean_std(r['guided'])} | {r['diff_mean']:+.3f}{std} | [{lo:+.3f}, {hi:+.3f}] |{extra} {p} |")
     return out
 
 
@@ -38,8 +41,9 @@ def main() -> None:
     parser.add_argument("--metric", default="macro_f1", choices=["macro_f1", "accuracy"])
     args = parser.parse_args()
     print(f"| run (rgb_inference, embedder) | test set (galaxies) | RGB-only {args.metric} | guided | "
-          "guided − RGB-only, per-seed mean ± std | bootstrap 95% CI | paired t p |")
-    print("|---|---|---|---|---|---|---|")
+          "guided − RGB-only, per-seed mean ± std | 95% CI, galaxies | 95% CI, seeds and galaxies | MDE | "
+          "paired t p |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for path in args.paths:
         print("\n".join(rows(path, args.metric)))
     print()
