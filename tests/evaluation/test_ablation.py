@@ -149,7 +149,8 @@ def test_sentence_of_a_real_result():
     r = ablation(Y, {0: _pred(5), 1: _pred(6)}, {0: _pred(7), 1: _pred(7)}, np.arange(10), C, n_boot=100)
     s = sentence(r, "accuracy")
     assert s.startswith("spectral guidance changes RGB-only accuracy by +0.150 ± 0.071 (bootstrap 95% CI [")
-    assert s.endswith(f"; paired t over 2 seeds p = {r['accuracy']['p_paired_t']:.2f})")
+    assert s.endswith(f"; paired t over 2 seeds p = {r['accuracy']['p_paired_t']:.2f}; "
+                      f"detectable at 80% power: ±{r['accuracy']['mde']['combined']:.3f})")
 
 
 def test_mcnemar_counts_the_images_only_one_model_gets_right():

@@ -223,6 +223,7 @@ def sentence(result: Mapping[str, Any], metric: str = "macro_f1", what: str = "s
     p = f"; paired t over {len(r['per_seed_diff'])} seeds p = {r['p_paired_t']:.2f}" if r["p_paired_t"] is not None \
         else ""
     lo, hi = r["ci95"]
+    mde = f"; detectable at 80% power: ±{r['mde']['combined']:.3f}" if r.get("mde") else ""
     label = {"accuracy": "accuracy", "macro_f1": "macro-F1"}.get(metric, metric)
     return (f"{what} changes RGB-only {label} by {r['diff_mean']:+.3f}{std} "
-            f"(bootstrap 95% CI [{lo:+.3f}, {hi:+.3f}]{p})")
+            f"(bootstrap 95% CI [{lo:+.3f}, {hi:+.3f}]{p}{mde})")
