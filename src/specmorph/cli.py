@@ -34,6 +34,14 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"wrote {len(table) - n_flagged} prediction(s){rows} to {args.out}", file=sys.stderr)
 
 
+def _report(args: argparse.Namespace) -> None:
+    from specmorph.evaluation.html_report import write_report
+
+    report = write_report(args.out, args.metrics_dir, args.plots_dir, args.docs_dir)
+    missing = f"; missing inputs, named in the page: {', '.join(report.missing)}" if report.missing else ""
+    print(f"wrote {args.out} ({len(report.figures)} figures){missing}", file=sys.stderr)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -80,6 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument("--strict", action="store_true",
                       help="a flagged image is an error: name the first flagged files, write nothing, exit 2")
     pred.set_defaults(func=_predict)
+    rep = sub.add_parser("report", help="one self-contained HTML page of a run's metrics and figures",
+                         description="One HTML page from metrics/ and plots/ (and docs/): results with spreads, "
+                         "the ablation with its intervals and MDE, confusion matrices, learning curves, realism "
+                         "figures, Grad-CAM galleries, segmentation examples. Figures are embedded, so the page "
+                         "opens in a browser with no server; a missing input is named in the page.")
+    rep.add_argument("--metrics-dir", default="metrics", help="(default: %(default)s)")
+    rep.add_argument("--plots-dir", default="plots", help="(default: %(default)s)")
+    rep.add_argument("--docs-dir", default="docs", help="segmentation examples (default: %(default)s)")
+    rep.add_argument("--out", default="report/index.html", help="HTML to write (default: %(default)s)")
+    rep.set_defaults(func=_report)
     args = parser.parse_args(argv)
     if getattr(args, "scheduler", None) is not None and args.executor != "dask":
         parser.error("--scheduler needs --executor dask")
