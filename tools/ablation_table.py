@@ -35,25 +35,30 @@ def rows(path: Path, metric: str) -> list[str]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", type=Path, help="ablation.json files")
-    parser.add_argument("--metric", default="macro_f1", choices=["macro_f1", "accuracy"])
-    args = parser.parse_args()
-    print(f"| run (rgb_inference, embedder) | test set (galaxies) | RGB-only {args.metric} | guided | "
-          "guided − RGB-only, per-seed mean ± std | 95% CI, galaxies | 95% CI, seeds and galaxies | MDE | "
-          "paired t p |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for path in args.paths:
-        print("\n".join(rows(path, args.metric)))
-    print()
-    for path in args.paths:
+def table(paths: list[Path], metric: str = "macro_f1") -> list[str]:
+    """The Markdown table (header and one row per test set of each file) and one summary line per file."""
+    out = [f"| run (rgb_inference, embedder) | test set (galaxies) | RGB-only {metric} | guided | "
+           "guided − RGB-only, per-seed mean ± std | 95% CI, galaxies | 95% CI, seeds and galaxies | MDE | "
+           "paired t p |", "|---|---|---|---|---|---|---|---|---|"]
+    for path in paths:
+        out += rows(path, metric)
+    out.append("")
+    for path in paths:
         a = json.loads(path.read_text())
         control = not a.get("teacher_spectra", True)
         what = "distillation from a teacher without spectra" if control else "spectral guidance"
         how = "kd" if a["model"] == "kd" else f"{a['model']} / {a['rgb_inference']}"
         tag = " (control)" if control else ""
-        print(f"- {how} / {a['embedder']}{tag}: {sentence(a['gz2_test'], args.metric, what)}")
+        out.append(f"- {how} / {a['embedder']}{tag}: {sentence(a['gz2_test'], metric, what)}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", type=Path, help="ablation.json files")
+    parser.add_argument("--metric", default="macro_f1", choices=["macro_f1", "accuracy"])
+    args = parser.parse_args()
+    print("\n".join(table(args.paths, args.metric)))
 
 
 if __name__ == "__main__":

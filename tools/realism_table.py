@@ -70,11 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", default="metrics/realism.json", type=Path)
     report = json.loads(parser.parse_args().path.read_text())
-    print("\n".join(score_rows(report)))
-    print()
-    print("\n".join(ks_rows(report)))
-    print()
-    print("\n".join(spectra_rows(report)))
+    print("\n\n".join("\n".join(rows(report)) for rows in (score_rows, ks_rows, spectra_rows)))
 
 
 if __name__ == "__main__":

@@ -2,18 +2,27 @@
 
 Usage: python tools/results_table.py [--metrics-dir metrics] [--write README.md]
 
-With --write, the table replaces the lines between `<!-- results:begin -->` and `<!-- results:end -->`,
-and the deblending figures of metrics/segment.json those between `<!-- deblend:begin -->` and `<!-- deblend:end -->`.
+With --write, each block of BLOCKS in the file is replaced by its table, generated from the metrics:
+`<!-- results:begin -->` ... `<!-- results:end -->` the results table, `deblend` the deblending figures of
+metrics/segment.json, `ablation` tools/ablation_table.py on metrics/ablation.json, `realism_scores`,
+`realism_images` and `realism_spectra` the three tables of tools/realism_table.py on metrics/realism.json.
+tests/tools/test_readme_fresh.py checks that README.md's blocks equal what this writes from the committed
+metrics.
 """
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from specmorph.evaluation.report import aggregate_seeds, mean_std
 
-BLOCKS = {"results": ("<!-- results:begin -->", "<!-- results:end -->"),
-          "deblend": ("<!-- deblend:begin -->", "<!-- deblend:end -->")}
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling table tools
+import ablation_table
+import realism_table
+
+BLOCKS = {name: (f"<!-- {name}:begin -->", f"<!-- {name}:end -->")
+          for name in ("results", "deblend", "ablation", "realism_scores", "realism_images", "realism_spectra")}
 
 
 def _read(path: Path) -> dict | None:
@@ -90,6 +99,16 @@ def deblend_rows(metrics_dir: Path) -> list[str]:
     return out
 
 
+def all_tables(metrics_dir: Path) -> dict[str, list[str]]:
+    """Every README block's lines, from the metrics files in `metrics_dir` (a missing file: one line saying so)."""
+    ablation, realism = metrics_dir / "ablation.json", _read(metrics_dir / "realism.json")
+    return {"results": rows(metrics_dir), "deblend": deblend_rows(metrics_dir),
+            "ablation": ablation_table.table([ablation]) if ablation.is_file() else [f"({ablation} missing)"],
+            **{f"realism_{part}": fn(realism) if realism else [f"({metrics_dir / 'realism.json'} missing)"]
+               for part, fn in (("scores", realism_table.score_rows), ("images", realism_table.ks_rows),
+                                ("spectra", realism_table.spectra_rows))}}
+
+
 def replace_block(text: str, table: list[str], block: str = "results") -> str:
     """`text` with the lines between the markers of `block` (BLOCKS) replaced by `table`."""
     begin, end = BLOCKS[block]
@@ -105,7 +124,7 @@ def main() -> None:
     ap.add_argument("--metrics-dir", type=Path, default=Path("metrics"))
     ap.add_argument("--write", type=Path, default=None, help="a Markdown file with the results block to replace")
     args = ap.parse_args()
-    tables = {"results": rows(args.metrics_dir), "deblend": deblend_rows(args.metrics_dir)}
+    tables = all_tables(args.metrics_dir)
     if args.write is None:
         print("\n\n".join("\n".join(t) for t in tables.values()))
         return
