@@ -322,3 +322,35 @@ def test_predict_many_refuses_checkpoints_with_different_preprocessing(make_chec
     b, _ = make_checkpoint(PREP64, "gated")
     with pytest.raises(InputError, match="different preprocessing"):
         predict_many([a, b], images[0])
+
+
+def test_a_killed_predict_resumes_from_its_finished_shards(make_checkpoint, images, tmp_path, monkeypatch):
+    """run_predict keeps finished shards until the CSV is written: after a failure mid-run, only the rest is redone."""
+    import specmorph.predict as predict_mod
+
+    ckpt, _ = make_checkpoint()
+    good, _ = images
+    files = [str(p) for p in good] * 3  # 12 images, shards of 2
+    executor = ExecutorParams(shard_size=2)
+    whole, _ = predict_mod.run_predict(ckpt, files, tmp_path / "one.csv", batch_size=2, executor=executor)
+    real, calls, first_pass = predict_mod._predict_shard, [], [True]
+
+    def dies_at_shard_3(*args):
+        calls.append(args[-2])  # the shard index
+        if args[-2] == 3 and first_pass[0]:
+            raise MemoryError("killed")  # as a kill part-way (not an input error: the shards are kept)
+        return real(*args)
+
+    monkeypatch.setattr(predict_mod, "_predict_shard", dies_at_shard_3)
+    out = tmp_path / "two.csv"
+    with pytest.raises(MemoryError):
+        predict_mod.run_predict(ckpt, files, out, batch_size=2, executor=executor)
+    parts = predict_mod.resume_dir_for(out)
+    kept = sorted(p.name[:12] for p in parts.glob("*"))
+    assert not out.exists() and kept == ["shard_000000", "shard_000001", "shard_000002"], kept  # atomically
+    calls.clear()
+    first_pass[0] = False
+    again, _ = predict_mod.run_predict(ckpt, files, out, batch_size=2, executor=executor)
+    assert calls == [3, 4, 5]  # only the unfinished shards
+    pd.testing.assert_frame_equal(again, whole)
+    assert not parts.exists()  # cleaned once the CSV is written

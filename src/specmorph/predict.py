@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import pickle
+import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -18,6 +21,7 @@ from specmorph.errors import InputError, NoDataError
 from specmorph.executor import ExecutorParams, map_shards
 from specmorph.imaging.quality import ALL_NAN, FLAGS, input_flag
 from specmorph.imaging.transforms import PreprocessConfig, apply
+from specmorph.io.atomic import atomic_file
 from specmorph.io.catalogs import write_table
 from specmorph.io.images import FITS_SUFFIXES, read_image
 from specmorph.models.checkpoint import load_checkpoint
@@ -194,6 +198,22 @@ def _predict_shard(model_paths: tuple[str, ...], batch_size: int, device: str, i
     return kept, [np.concatenate(p) for p in probs], skipped, flagged
 
 
+def _resumable_shard(fn, directory: str, key: str, index: int, items: list) -> object:
+    """`fn(index, items)`, kept in `directory` once done: a run killed part-way redoes only the shards not kept.
+
+    The file name carries a hash of `key` (checkpoints, batching) and of the shard's items, so a kept
+    result is reused only for the same work; it is written atomically, so a kill never leaves half a shard.
+    """
+    digest = hashlib.sha256(pickle.dumps((key, items))).hexdigest()[:16]
+    path = Path(directory) / f"shard_{index:06d}_{digest}.pkl"
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    result = fn(index, items)
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(pickle.dumps(result))
+    return result
+
+
 def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLike], batch_size: int = 64,
                   ids: Sequence[str] | None = None, device: str = "cpu", executor: ExecutorParams | None = None,
                   strict: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -234,7 +254,8 @@ def predict_paths(model_path: str | os.PathLike, paths: Sequence[str | os.PathLi
 
 def predict_many(model_paths: Sequence[str | os.PathLike], paths: Sequence[str | os.PathLike], batch_size: int = 64,
                  ids: Sequence[str] | None = None, device: str = "cpu", executor: ExecutorParams | None = None,
-                 strict: bool = False) -> tuple[list[pd.DataFrame], list[tuple[str, str]]]:
+                 strict: bool = False, resume_dir: str | os.PathLike | None = None
+                 ) -> tuple[list[pd.DataFrame], list[tuple[str, str]]]:
     """`predict_paths` for several checkpoints in one pass: each image is read, checked and prepared once.
 
     Every table is the one `predict_paths` gives for that checkpoint alone (the same batches).
@@ -242,6 +263,8 @@ def predict_many(model_paths: Sequence[str | os.PathLike], paths: Sequence[str |
     Args:
         model_paths: checkpoints that share one `PreprocessConfig` (e.g. the seeds of one training).
         paths, batch_size, ids, device, executor, strict: as for `predict_paths`.
+        resume_dir: keep each finished shard's results here (`_resumable_shard`); a second call with the
+            same inputs after a kill redoes only the shards that were not finished. None: keep nothing.
 
     Returns:
         (tables, skipped): one table per checkpoint, in order; skipped as for `predict_paths`.
@@ -264,8 +287,13 @@ def predict_many(model_paths: Sequence[str | os.PathLike], paths: Sequence[str |
     size = -(-executor.shard_size // batch_size) * batch_size
     items = [(i, os.path.abspath(p)) for i, p in enumerate(paths)]
     try:
-        parts = map_shards(partial(_predict_shard, model_paths, batch_size, device), items,
-                           replace(executor, shard_size=size), desc="predict", unit="img", disable=None)
+        shard_fn = partial(_predict_shard, model_paths, batch_size, device)
+        if resume_dir is not None:
+            Path(resume_dir).mkdir(parents=True, exist_ok=True)
+            stamp = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in model_paths]
+            shard_fn = partial(_resumable_shard, shard_fn, os.path.abspath(resume_dir), repr((stamp, batch_size)))
+        parts = map_shards(shard_fn, items, replace(executor, shard_size=size), desc="predict", unit="img",
+                           disable=None)
     finally:
         _cached_model.cache_clear()
     kept = [i for part in parts for i in part[0]]
@@ -319,6 +347,10 @@ def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLik
                 strict: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """`specmorph predict`: resolve INPUTS, predict, write the CSV atomically (nothing written on an error).
 
+    Resumable: finished shards are kept in `resume_dir_for(out_path)` until the CSV is written, so the
+    same command after a kill (or a failure) redoes only the rest. Two runs with different `out_path`s
+    share nothing.
+
     Args:
         model_path: checkpoint file.
         inputs: image files, or a single CSV file list.
@@ -332,8 +364,22 @@ def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLik
         (table, skipped) as from `predict_paths`.
     """
     paths, ids = resolve_inputs(inputs)
-    table, skipped = predict_paths(model_path, paths, batch_size=batch_size, ids=ids, device=device,
-                                   executor=executor, strict=strict)
-    write_table(table, out_path)
-    logger.info("wrote %d row(s) to %s", len(table), out_path)
-    return table, skipped
+    parts = resume_dir_for(out_path)
+    if parts.is_dir():
+        logger.info("resuming: finished shards of an interrupted run are in %s", parts)
+    try:
+        tables, skipped = predict_many([model_path], paths, batch_size=batch_size, ids=ids, device=device,
+                                       executor=executor, strict=strict, resume_dir=parts)
+    except InputError:  # bad input fails the same way again: nothing worth keeping
+        shutil.rmtree(parts, ignore_errors=True)
+        raise
+    write_table(tables[0], out_path)
+    shutil.rmtree(parts, ignore_errors=True)
+    logger.info("wrote %d row(s) to %s", len(tables[0]), out_path)
+    return tables[0], skipped
+
+
+def resume_dir_for(out_path: str | os.PathLike) -> Path:
+    """Where `run_predict` keeps finished shards until the CSV is written: `.<name>.parts` beside it."""
+    out_path = Path(out_path)
+    return out_path.parent / f".{out_path.name}.parts"
