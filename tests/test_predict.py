@@ -354,3 +354,30 @@ def test_a_killed_predict_resumes_from_its_finished_shards(make_checkpoint, imag
     assert calls == [3, 4, 5]  # only the unfinished shards
     pd.testing.assert_frame_equal(again, whole)
     assert not parts.exists()  # cleaned once the CSV is written
+
+
+def test_two_predict_processes_with_different_outputs_do_not_interfere(make_checkpoint, images, tmp_path):
+    import subprocess
+    import sys
+
+    ckpt, _ = make_checkpoint()
+    good, _ = images
+    files = [str(p) for p in good] * 4
+    outs = [tmp_path / "a" / "pred.csv", tmp_path / "b" / "pred.csv"]
+    procs = [subprocess.Popen([sys.executable, "-m", "specmorph.cli", "predict", "--model", str(ckpt), "--out", str(o),
+                               "--batch-size", "2", "--shard-size", "2", *files], stderr=subprocess.PIPE)
+             for o in outs]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0], [p.stderr.read().decode()[-500:] for p in procs]
+    one, _ = predict_paths(ckpt, files, batch_size=2)
+    for o in outs:
+        pd.testing.assert_frame_equal(pd.read_csv(o, dtype={"id_str": str}, keep_default_na=False),
+                                      pd.read_csv(_write_csv(one, tmp_path / "ref.csv"), dtype={"id_str": str},
+                                                  keep_default_na=False))
+        assert sorted(p.name for p in o.parent.iterdir()) == ["pred.csv"]  # no parts or temporaries left
+
+
+def _write_csv(df: pd.DataFrame, path) -> str:
+    from specmorph.io.catalogs import write_table
+
+    write_table(df, path)
+    return str(path)
