@@ -274,3 +274,24 @@ def test_predict_refuses_a_checkpoint_that_is_not_ours(tmp_path, capsys, fault_t
     got = "error" if code == 2 and "model.pt" in err and not (tmp_path / "p.csv").exists() else f"exit {code}: {err}"
     fault_tally.append(("predict: a checkpoint that is not ours", "error", got))
     assert got == "error"
+
+
+def test_evaluate_refuses_a_checkpoint_built_for_other_classes(tmp_path, fault_tally):
+    import torch
+
+    from specmorph.evaluation.study import TestSet, predict_all
+    from specmorph.models import ModelConfig, build_model
+    from specmorph.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(kind="rgb", n_classes=5, label_cols=("a", "b", "c", "d", "e"), image_size=16, depth=(1,),
+                      width=4, feature_dim=8, head_hidden=0)
+    save_checkpoint(tmp_path / "rgb_only_seed0.pt", build_model(cfg), cfg, {"seed": 0})
+    test = TestSet("t", np.zeros((2, 3, 16, 16), np.float32), np.zeros(2, np.int64), np.arange(2))
+    try:
+        predict_all(tmp_path, ["rgb_only"], [0], [test])
+        got = "no error"
+    except InputError as err:
+        got = "error" if "rgb_only_seed0.pt" in str(err) and "taxonomy.CLASSES" in str(err) else f"unclear: {err}"
+    fault_tally.append(("evaluate: a checkpoint built for other classes", "error", got))
+    assert got == "error"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from specmorph.errors import InputError
 from specmorph.evaluation.ablation import ablation
 from specmorph.evaluation.gradcam import gradcam_with_probs, write_gallery
 from specmorph.evaluation.metrics import classification_metrics
@@ -55,7 +56,11 @@ def predict_all(models_dir: str | Path, names: list[str], seeds: list[int],
     out: dict[str, dict[str, dict[int, np.ndarray]]] = {n: {s.name: {} for s in sets} for n in names}
     for name in names:
         for seed in tqdm(seeds, desc=f"evaluate {name}", disable=None, leave=False):
-            model, cfg, _ = load_checkpoint(Path(models_dir) / f"{name}_seed{seed}.pt")
+            path = Path(models_dir) / f"{name}_seed{seed}.pt"
+            model, cfg, _ = load_checkpoint(path)
+            if tuple(cfg.label_cols) != tuple(CLASSES):  # the labels are indices into CLASSES
+                raise InputError(f"{path}: built for the classes {list(cfg.label_cols)}, not the 8 of "
+                                 f"taxonomy.CLASSES in their order; it cannot be scored against these labels")
             for test in sets:
                 spec = test.spec if cfg.kind in SPECTRAL_KINDS else None
                 out[name][test.name][seed] = predict_proba(model, test.images, spec).argmax(axis=1) \
