@@ -80,3 +80,10 @@ def test_cli_writes_the_page_and_names_what_is_missing(tmp_path, capsys):
     assert cli_main(["report", "--metrics-dir", str(empty), "--plots-dir", str(empty), "--docs-dir", str(empty),
                      "--out", str(tmp_path / "e.html")]) == 0  # a page that says what is missing, not a crash
     assert "not available" in (tmp_path / "e.html").read_text()
+
+
+def test_the_same_run_gives_the_same_page(tmp_path):
+    metrics, plots, docs = _run_dirs(tmp_path)
+    write_report(tmp_path / "a.html", metrics, plots, docs)
+    write_report(tmp_path / "b.html", metrics, plots, docs)
+    assert (tmp_path / "a.html").read_bytes() == (tmp_path / "b.html").read_bytes()
