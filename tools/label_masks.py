@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from specmorph.imaging.deblend_check import LABELS, label_mask
-from specmorph.imaging.segment import SegmentParams, central_component, deblend, segment, triangle_threshold
+from specmorph.imaging.segment import SegmentParams, deblend, detect, segment
 from specmorph.io.images import read_image
 
 SEED = 2026
@@ -54,10 +54,7 @@ def picks(real_dir: Path) -> list[str]:
 
 def pieces(rgb: np.ndarray, sp: SegmentParams) -> np.ndarray:
     """(H, W) int32: the central detection region cut into labelling pieces 1..K (0 elsewhere)."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    blurred = cv2.GaussianBlur(gray, (0, 0), sp.sigma, borderType=cv2.BORDER_REFLECT)
-    threshold = triangle_threshold(blurred)
-    region = central_component(cv2.threshold(blurred, threshold, 1, cv2.THRESH_BINARY)[1])
+    blurred, threshold, region = detect(rgb, sp.sigma)
     return deblend(blurred, region, threshold, LABEL_LEVELS, LABEL_CONTRAST)
 
 

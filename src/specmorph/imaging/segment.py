@@ -113,11 +113,7 @@ def segment(rgb: np.ndarray, params: SegmentParams | None = None) -> SegmentResu
     params = params or SegmentParams()
     _check_rgb(rgb)
     h, w = rgb.shape[:2]
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # (H, W) uint8 luma (BT.601 weights, rounded)
-    blurred = cv2.GaussianBlur(gray, (0, 0), params.sigma, borderType=cv2.BORDER_REFLECT) if params.sigma > 0 else gray
-    threshold = triangle_threshold(blurred)
-    binary = cv2.threshold(blurred, threshold, 1, cv2.THRESH_BINARY)[1]  # (H, W) uint8, 1 above the threshold
-    mask = central_component(binary)
+    blurred, threshold, mask = detect(rgb, params.sigma)
     n_removed, flux_removed, ambiguous = 0, 0.0, False
     if params.deblend and mask.any():
         labels = deblend(blurred, mask, threshold, params.deblend_levels, params.deblend_contrast)
@@ -140,6 +136,20 @@ def segment(rgb: np.ndarray, params: SegmentParams | None = None) -> SegmentResu
         image, mask = _square_resize(image, mask, params.out_size)
     return SegmentResult(image=np.ascontiguousarray(image), mask=mask, threshold=threshold, degenerate=degenerate,
                          n_removed=n_removed, flux_removed=flux_removed, ambiguous=ambiguous)
+
+
+def detect(rgb: np.ndarray, sigma: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """The detection step of `segment`: luma (`cvtColor`, uint8), Gaussian blur (`sigma` px; 0: none), triangle
+    threshold, and the 8-connected component above it at (or nearest) the centre.
+
+    Returns:
+        (blurred luma (H, W) uint8, threshold, central component (H, W) uint8 0/1).
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # (H, W) uint8 luma (BT.601 weights, rounded)
+    blurred = cv2.GaussianBlur(gray, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) if sigma > 0 else gray
+    threshold = triangle_threshold(blurred)
+    binary = cv2.threshold(blurred, threshold, 1, cv2.THRESH_BINARY)[1]  # (H, W) uint8, 1 above the threshold
+    return blurred, threshold, central_component(binary)
 
 
 def segment_batch(images: Iterable[np.ndarray], params: SegmentParams | None = None) -> Iterator[SegmentResult]:
