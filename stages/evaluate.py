@@ -12,7 +12,6 @@ import numpy as np
 from specmorph.evaluation.crossdataset import galaxy10_holdout, galaxy10_inputs
 from specmorph.evaluation.plots import write_confusion_csv
 from specmorph.evaluation.study import (
-    SPECTRAL_KINDS,
     TestSet,
     ablations,
     gradcam_galleries,
@@ -25,6 +24,7 @@ from specmorph.io.catalogs import read_table
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.hdf5 import read_product
 from specmorph.models.checkpoint import load_checkpoint
+from specmorph.models.config import SPECTRAL_KINDS
 from specmorph.params import build, shared, typed
 from specmorph.sections import CrossmatchSection, EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, write_metrics

@@ -23,13 +23,13 @@ from specmorph.evaluation.report import aggregate_seeds
 from specmorph.io.atomic import atomic_dir
 from specmorph.io.catalogs import read_table
 from specmorph.models.checkpoint import load_checkpoint
+from specmorph.models.config import SPECTRAL_KINDS
 from specmorph.taxonomy import CLASSES
 from specmorph.training.loop import predict_proba
 
 logger = logging.getLogger(__name__)
 
 KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"]
-SPECTRAL_KINDS = ("concat", "gated")  # networks whose forward takes spectral features
 
 
 @dataclass

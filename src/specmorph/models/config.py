@@ -8,6 +8,7 @@ from typing import Any
 
 # RGB-only ResNet; RGB ⊕ spectrum concat fusion; gated fusion; convolutional vision transformer (RGB only).
 KINDS: tuple[str, ...] = ("rgb", "concat", "gated", "cvt")
+SPECTRAL_KINDS: tuple[str, ...] = ("concat", "gated")  # kinds whose forward takes spectral features
 GATES: tuple[str, ...] = ("residual", "convex")  # F = F_rgb + G⊙F_spec | F = G⊙F_rgb + (1−G)⊙F_spec
 RGB_INFERENCE: tuple[str, ...] = ("drop", "hallucinate")  # what a fusion model uses when there is no spectrum
 _TUPLES = ("label_cols", "depth", "cvt_dims", "cvt_depths", "cvt_heads")

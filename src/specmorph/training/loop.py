@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from specmorph.evaluation.metrics import classification_metrics
 from specmorph.models import build_model
-from specmorph.models.config import ModelConfig
+from specmorph.models.config import SPECTRAL_KINDS, ModelConfig
 from specmorph.training import distributed
 from specmorph.training.engine import Recipe, augment_d4, fit
 from specmorph.training.objectives import LossParams, Objective, make_objective
@@ -218,7 +218,7 @@ def train_model(
         task.objective_fn = make_objective(model, teacher, losses or LossParams(), weight, params.label_smoothing)
         return model
 
-    return fit(build, task, params, cfg.kind, on_epoch, device, find_unused=cfg.kind in ("concat", "gated"))
+    return fit(build, task, params, cfg.kind, on_epoch, device, find_unused=cfg.kind in SPECTRAL_KINDS)
 
 
 def predict_proba(
