@@ -123,11 +123,11 @@ def ablation(y_true: np.ndarray, base_pred: Mapping[int, np.ndarray], other_pred
     y_true = np.asarray(y_true, dtype=np.int64)
     base = np.stack([np.asarray(base_pred[s], dtype=np.int64) for s in seeds])  # (S, N)
     other = np.stack([np.asarray(other_pred[s], dtype=np.int64) for s in seeds])  # (S, N)
+    if len(y_true) == 0:
+        raise ValueError("ablation: no test images")
     ones = np.ones((1, len(y_true)))
     base_scores = np.concatenate([weighted_scores(y_true, b, ones, n_classes) for b in base])  # (S, 2)
     other_scores = np.concatenate([weighted_scores(y_true, o, ones, n_classes) for o in other])  # (S, 2)
-    if len(y_true) == 0:
-        raise ValueError("ablation: no test images")
     _, gidx = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     rng = np.random.default_rng(seed)
     per_seed = _per_seed_bootstrap(y_true, base, other, gidx, n_classes, n_boot, rng)  # (S, B, 2)
@@ -140,7 +140,7 @@ def ablation(y_true: np.ndarray, base_pred: Mapping[int, np.ndarray], other_pred
         b, o = base_scores[:, k], other_scores[:, k]
         d = o - b
         se_galaxies = float(boot[:, k].std(ddof=1)) if n_boot > 1 else 0.0
-        se_seeds = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else None
+        se_seeds = _se_of_mean(d)
         ci_joint = [float(v) for v in np.percentile(joint[:, k], [2.5, 97.5])]
         out[name] = {
             "baseline": _mean_std(b),
@@ -187,19 +187,25 @@ def minimum_detectable(se_galaxies: float, per_seed_diff: np.ndarray) -> dict[st
     """
     d = np.asarray(per_seed_diff, np.float64)
     out: dict[str, float | None] = {"galaxies": Z_POWER * se_galaxies, "seeds": None, "combined": Z_POWER * se_galaxies}
-    if len(d) > 1:
-        se_seeds = float(d.std(ddof=1)) / math.sqrt(len(d))
+    se_seeds = _se_of_mean(d)
+    if se_seeds is not None:
         dof = len(d) - 1
         out["seeds"] = float((stats.t.ppf(1 - ALPHA / 2, dof) + stats.t.ppf(POWER, dof)) * se_seeds)
         out["combined"] = Z_POWER * math.hypot(se_galaxies, se_seeds)
     return out
 
 
+def _se_of_mean(d: np.ndarray) -> float | None:
+    """Standard error of the mean of the per-seed differences (sd / √S); None for < 2 seeds."""
+    return float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else None
+
+
 def _t_interval(d: np.ndarray) -> list[float] | None:
     """Student-t 95% interval of the mean per-seed difference (training noise alone); None for < 2 seeds."""
-    if len(d) < 2:
+    se = _se_of_mean(d)
+    if se is None:
         return None
-    half = float(stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    half = float(stats.t.ppf(1 - ALPHA / 2, len(d) - 1)) * se
     return [float(d.mean()) - half, float(d.mean()) + half]
 
 
