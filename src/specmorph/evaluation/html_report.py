@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
+from specmorph.evaluation.report import mean_std
 from specmorph.io.atomic import atomic_file
 
 log = logging.getLogger(__name__)
@@ -77,36 +79,28 @@ def _fmt(v: Any) -> str:
 
 
 def _mean_std(d: dict | None) -> str:
-    if not d or d.get("mean") is None:
-        return "–"
-    return f"{d['mean']:.3f} ± {d['std']:.3f}" if d.get("std") is not None else f"{d['mean']:.3f}"
+    """`report.mean_std`, or "–" for an absent figure."""
+    return mean_std(d) if d and d.get("mean") is not None else "–"
 
 
 def _ci(v: list[float] | None) -> str:
     return f"[{v[0]:+.3f}, {v[1]:+.3f}]" if v else "–"
 
 
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
     return buf.getvalue()
 
 
 def confusion_png(csv_path: Path, title: str) -> bytes:
     """A row-normalised confusion heatmap, counts written in the cells, from an (actual, predicted) CSV."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     pairs = pd.read_csv(csv_path, dtype=str)
     classes = sorted(set(pairs["actual"]) | set(pairs["predicted"]))
     counts = pd.crosstab(pairs["actual"], pairs["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
     frac = counts.to_numpy() / np.maximum(counts.to_numpy().sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(classes), 0.8 + 0.5 * len(classes)))
+    fig = Figure(figsize=(1.0 + 0.55 * len(classes), 0.8 + 0.5 * len(classes)))
+    ax = fig.subplots()
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for (i, j), n in np.ndenumerate(counts.to_numpy()):
         ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if frac[i, j] > 0.5 else "black")
@@ -120,12 +114,8 @@ def confusion_png(csv_path: Path, title: str) -> bytes:
 
 def curves_png(run_dirs: list[Path], title: str) -> bytes:
     """Loss and accuracy per epoch (train solid, validation dashed), one colour per seed's dvclive directory."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    fig = Figure(figsize=(9, 3))
+    axes = fig.subplots(1, 2)
     for k, run in enumerate(run_dirs):
         for name in CURVES:
             path = run / "plots" / "metrics" / f"{name}.tsv"
