@@ -14,9 +14,8 @@ SETS = {"gz2_test": "GZ2 test", "gz2_test_matched": "GZ2 test, eCALIFA galaxies"
         "gz2_test_matched_spectra": "GZ2 test, eCALIFA galaxies, guided given the spectra", "galaxy10": "Galaxy10"}
 
 
-def rows(path: Path, metric: str) -> list[str]:
-    """Markdown table rows of one ablation file: one per test set."""
-    a = json.loads(path.read_text())
+def rows(a: dict, metric: str) -> list[str]:
+    """Markdown table rows of one ablation file's contents: one per test set."""
     run = f"`{a['model']}` ({a['rgb_inference']}, {a['embedder']})" if a["model"] != "kd" else f"`kd` ({a['embedder']})"
     if not a.get("teacher_spectra", True):
         run += ", teacher without spectra (control)"
@@ -40,11 +39,11 @@ def table(paths: list[Path], metric: str = "macro_f1") -> list[str]:
     out = [f"| run (rgb_inference, embedder) | test set (galaxies) | RGB-only {metric} | guided | "
            "guided − RGB-only, per-seed mean ± std | 95% CI, galaxies | 95% CI, seeds and galaxies | MDE | "
            "paired t p |", "|---|---|---|---|---|---|---|---|---|"]
-    for path in paths:
-        out += rows(path, metric)
+    files = [json.loads(path.read_text()) for path in paths]
+    for a in files:
+        out += rows(a, metric)
     out.append("")
-    for path in paths:
-        a = json.loads(path.read_text())
+    for a in files:
         control = not a.get("teacher_spectra", True)
         what = "distillation from a teacher without spectra" if control else "spectral guidance"
         how = "kd" if a["model"] == "kd" else f"{a['model']} / {a['rgb_inference']}"

@@ -290,7 +290,8 @@ def predict_many(model_paths: Sequence[str | os.PathLike], paths: Sequence[str |
         shard_fn = partial(_predict_shard, model_paths, batch_size, device)
         if resume_dir is not None:
             Path(resume_dir).mkdir(parents=True, exist_ok=True)
-            stamp = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in model_paths]
+            stamp = [(p, st.st_size, st.st_mtime_ns) for p, st in zip(model_paths, map(os.stat, model_paths),
+                                                                         strict=True)]
             shard_fn = partial(_resumable_shard, shard_fn, os.path.abspath(resume_dir), repr((stamp, batch_size)))
         parts = map_shards(shard_fn, items, replace(executor, shard_size=size), desc="predict", unit="img",
                            disable=None)
