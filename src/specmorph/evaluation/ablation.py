@@ -202,10 +202,9 @@ def _se_of_mean(d: np.ndarray) -> float | None:
 
 def _t_interval(d: np.ndarray) -> list[float] | None:
     """Student-t 95% interval of the mean per-seed difference (training noise alone); None for < 2 seeds."""
-    se = _se_of_mean(d)
-    if se is None:
+    if len(d) < 2:
         return None
-    half = float(stats.t.ppf(1 - ALPHA / 2, len(d) - 1)) * se
+    half = float(stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))  # as recorded
     return [float(d.mean()) - half, float(d.mean()) + half]
 
 
