@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,20 @@ def test_write_json_atomic_refuses_nan_and_unknown_types_leaving_the_old_file(tm
         write_json_atomic({"s": {1}}, path)
     assert json.loads(path.read_text()) == {"n": 3}  # the old file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["eval.json"]  # no temporary left behind
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "metrics.json"
+    stale = tmp_path / f".metrics.json.{dead.pid}.tmp"  # what a SIGKILLed writer leaves
+    stale.write_text("half")
+    live = tmp_path / f".metrics.json.{os.getppid()}.tmp"  # a running writer's: kept
+    live.write_text("busy")
+    other = tmp_path / f".other.json.{dead.pid}.tmp"  # another file's: not ours to touch
+    other.write_text("x")
+    with atomic_file(out) as tmp:
+        tmp.write_text("done")
+    assert out.read_text() == "done"
+    assert not stale.exists()
+    assert live.exists() and other.exists()

@@ -3,11 +3,14 @@
 A file is written to a hidden temporary name in the same directory (`.<name>.<pid>.tmp`) and moved
 over its destination with `os.replace`; a directory is built as the sibling `.<name>.partial` and
 renamed over its destination. On an error the temporary is removed and the destination keeps its old
-content (or stays absent), so a failed stage leaves no half-written file behind.
+content (or stays absent), so a failed stage leaves no half-written file behind. A process killed
+outright (SIGKILL) cannot remove its temporary: the next write of the same file removes the temporaries
+of writers that are no longer running (`remove_stale_temps`).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -31,11 +34,41 @@ def partial_dir(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.partial")
 
 
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists (on this host)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Removes the `atomic_file` temporaries of `path` left by writers that are no longer running.
+
+    Temporaries of running processes (another writer of the same file) are kept.
+
+    Returns:
+        The removed paths.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path to write; on a clean exit it replaces `path`, on an error it is removed.
 
-    The parent directory is not created. Writers that infer a format from the file name (matplotlib,
+    The parent directory is not created; temporaries of `path` left by killed writers are removed
+    (`remove_stale_temps`). Writers that infer a format from the file name (matplotlib,
     PIL, pandas compression) must be told the format, as the temporary name ends in `.tmp`.
 
     Args:
@@ -46,6 +79,8 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     tmp = temp_path(path)
+    if path.parent.is_dir():
+        remove_stale_temps(path)
     try:
         yield tmp
         os.replace(tmp, path)
