@@ -53,6 +53,10 @@ def rows(metrics_dir: Path) -> list[str]:
             frac = ceiling["fraction_of_ceiling"]
             out.append(f"| share of the label ceiling ({ceiling['accuracy']:.3f}) | {frac[base]:.3f} | "
                        f"{frac[guided]:.3f} | test labels vs the mock's truth, {ceiling['n']} galaxies |")
+            if "truth_accuracy" in ceiling:
+                vs = ceiling["truth_accuracy"]
+                out.append(f"| 8-class accuracy against the mock's truth | {vs[base]:.3f} | {vs[guided]:.3f} | "
+                           f"the same galaxies, mean over seeds: what the images let the network recover |")
     if train is not None and ev is not None:
         for key, label in (("train_acc", "train accuracy at the kept epoch"), ("val_acc", "val accuracy at the kept "
                            "epoch"), ("epoch", "kept epoch (lowest val loss)"), ("epochs_run", "epochs run")):

@@ -110,7 +110,8 @@ def test_gradcam_galleries_replace_the_directory(tmp_path):
 def test_label_ceiling_is_the_labels_agreement_with_the_truth(tmp_path):
     """Truth 0, 1, 2, unknown; labels 0, 1, 1, 2: two of the three known rows agree, so the ceiling is 2/3;
     a model that repeats the labels scores 1 against them, 1.5 times the ceiling; one that is always
-    class 0 scores 1/4 against them, 0.375 of it."""
+    class 0 scores 1/4 against them, 0.375 of it. Against the truth (the three known rows) the copy
+    agrees on 2 of 3, the zeros on 1 of 3."""
     pd.DataFrame({"dr7objid": ["11", "12", "13"], "label": [0, 1, 2]}).to_csv(tmp_path / "gz2.csv", index=False)
     labels = np.array([0, 1, 1, 2])
     preds = {"copy": {0: labels.copy(), 1: labels.copy()}, "zeros": {0: np.zeros(4, int)}}
@@ -119,5 +120,6 @@ def test_label_ceiling_is_the_labels_agreement_with_the_truth(tmp_path):
     assert out["per_class"][CLASSES[2]] == {"precision": 0.0, "recall": 0.0, "support": 1}
     assert out["per_class"][CLASSES[1]]["precision"] == pytest.approx(0.5)
     assert out["fraction_of_ceiling"] == pytest.approx({"copy": 1.5, "zeros": 0.375})
+    assert out["truth_accuracy"] == pytest.approx({"copy": 2 / 3, "zeros": 1 / 3})
     assert label_ceiling(tmp_path / "absent", pd.Series(["11"]), labels[:1], preds) == {
         "skipped": f"no mock truth at {tmp_path / 'absent' / 'gz2.csv'}"}

@@ -21,7 +21,8 @@ def _metrics(tmp_path: Path) -> Path:
     guided = {"n": 10, "accuracy": _agg(0.6, 0.03), "macro_f1": _agg(0.45, 0.04)}
     ev = {"guided": "gated", "seeds": [0, 1], "gz2_test": {"rgb_only": scores, "gated": guided},
           "galaxy10": {"rgb_only": scores, "gated": guided},
-          "label_ceiling": {"n": 10, "accuracy": 0.8, "fraction_of_ceiling": {"rgb_only": 0.625, "gated": 0.75}}}
+          "label_ceiling": {"n": 10, "accuracy": 0.8, "fraction_of_ceiling": {"rgb_only": 0.625, "gated": 0.75},
+                            "truth_accuracy": {"rgb_only": 0.7, "gated": 0.65}}}
     train = {"final": {"rgb_only_seed0": {"train_acc": 0.5, "val_acc": 0.4, "epoch": 10},
                        "rgb_only_seed1": {"train_acc": 0.7, "val_acc": 0.6, "epoch": 20},
                        "gated_seed0": {"train_acc": 0.6, "val_acc": 0.5, "epoch": 30}}}
@@ -34,6 +35,7 @@ def test_rows_come_from_the_metrics(tmp_path):
     table = results_table.rows(_metrics(tmp_path))
     assert "| 8-class accuracy, GZ2 test (10 images) | 0.500 ± 0.010 | 0.600 ± 0.030 |" in "\n".join(table)
     assert any(r.startswith("| share of the label ceiling (0.800) | 0.625 | 0.750 |") for r in table)
+    assert any(r.startswith("| 8-class accuracy against the mock's truth | 0.700 | 0.650 |") for r in table)
     assert any(r.startswith("| train accuracy at the kept epoch | 0.600 ± 0.141 | 0.600 |") for r in table)
     assert any(r.startswith("| kept epoch (lowest val loss) | 15.000 ± 7.071 | 30.000 |") for r in table)
     assert not any("CvT" in r or "sim-to-real" in r for r in table)  # absent files give no rows

@@ -152,9 +152,11 @@ def _results(metrics: Path, r: Report) -> None:
     r.table(["test set", "network", "images", "accuracy", "macro-F1"], rows)
     ceiling = ev.get("label_ceiling") or {}
     if ceiling.get("accuracy") is not None:
+        vs_truth = ", ".join(f"{k} {v:.3f}" for k, v in (ceiling.get("truth_accuracy") or {}).items())
         r.text(f"Label ceiling: the test labels agree with the mock truth on {ceiling['accuracy']:.3f} of "
                f"{ceiling.get('n')} test galaxies; fraction of it reached: "
-               + ", ".join(f"{k} {v:.3f}" for k, v in (ceiling.get("fraction_of_ceiling") or {}).items()))
+               + ", ".join(f"{k} {v:.3f}" for k, v in (ceiling.get("fraction_of_ceiling") or {}).items())
+               + (f"; accuracy against the truth: {vs_truth}" if vs_truth else ""))
     cvt = _load(metrics / "cvt.json", r)
     if cvt:
         r.table(["5-class GZ2 subset", "accuracy", "macro-F1"],

@@ -94,7 +94,9 @@ def label_ceiling(truth_dir: str | Path, ids: pd.Series, labels: np.ndarray, pre
     Returns:
         {"skipped": reason} without a truth table, else {"n", "accuracy" (labels vs truth), "per_class":
         {class: {"precision", "recall", "support"}} with the truth as reference (recall: share of a true
-        class labelled as such), "fraction_of_ceiling": {model: mean accuracy over seeds / the ceiling}}.
+        class labelled as such), "fraction_of_ceiling": {model: mean accuracy over seeds / the ceiling},
+        "truth_accuracy": {model: mean over seeds of the predictions' agreement with the truth}}. The last
+        separates the two gaps: labels vs truth (the volunteers') and predictions vs truth (the model's).
     """
     path = Path(truth_dir) / "gz2.csv"
     if not path.is_file():
@@ -106,7 +108,10 @@ def label_ceiling(truth_dir: str | Path, ids: pd.Series, labels: np.ndarray, pre
     per_class = {c: {k: v[k] for k in ("precision", "recall", "support")} for c, v in m["per_class"].items()}
     fraction = {name: float(np.mean([(p == labels).mean() for p in runs.values()]) / m["accuracy"])
                 for name, runs in preds.items()}
-    return {"n": int(known.sum()), "accuracy": m["accuracy"], "per_class": per_class, "fraction_of_ceiling": fraction}
+    vs_truth = {name: float(np.mean([(p[known] == truth[known]).mean() for p in runs.values()]))
+                for name, runs in preds.items()}
+    return {"n": int(known.sum()), "accuracy": m["accuracy"], "per_class": per_class, "fraction_of_ceiling": fraction,
+            "truth_accuracy": vs_truth}
 
 
 def ablations(preds: dict[str, dict[str, dict[int, np.ndarray]]], baseline: str, guided: str, sets: list[TestSet],
