@@ -221,43 +221,59 @@ def deblend(blurred: np.ndarray, mask: np.ndarray, threshold: float, n_levels: i
     top = float(b[m].max())
     steps = np.linspace(0.0, 1.0, n_levels + 2)[1:-1] ** 2
     levels = np.unique(np.round(threshold + (top - threshold) * steps))
-    markers = np.zeros(b.size, np.int32)  # the branches at the current level, 1..k
-    k = 0
-    for level in levels[::-1]:
-        n, comp = cv2.connectedComponents(((b > level) & m).astype(np.uint8), connectivity=8)
+    inside = np.where(m, b, 0).astype(np.uint8)  # other components in the box: below every level (>= threshold)
+    darker = -inside.ravel().astype(np.int16)
+    order = np.argsort(darker, kind="stable")  # flat positions in the box, brightest first
+    n_above = np.searchsorted(darker[order], -levels)  # pixels brighter than each level: order[:n_above]
+    # The branches at the current level: flat positions and branch numbers 1..k. Every branch pixel is
+    # above the next (lower) level. While one piece holds at most one branch, the branch is all pixels
+    # above the level (`lazy` of them), kept as a count.
+    at, branch_of = np.zeros(0, np.int64), np.zeros(0, np.int32)
+    k, lazy = 0, None
+    for level, above in zip(levels[::-1], n_above[::-1], strict=True):
+        n, comp = cv2.connectedComponents(cv2.threshold(inside, level, 1, cv2.THRESH_BINARY)[1], connectivity=8)
+        if n == 2 and k <= 1:  # one piece: it is (or becomes) branch 1
+            k, lazy = 1, above
+            continue
+        if lazy is not None:
+            at, branch_of, lazy = order[:lazy], np.ones(lazy, np.int32), None
         comp = comp.ravel()
-        both = (comp > 0) & (markers > 0)
-        pairs = np.unique(comp[both].astype(np.int64) * (k + 1) + markers[both])  # (piece, branch) pairs
-        piece, branch = pairs // (k + 1), (pairs % (k + 1)).astype(np.int32)
+        piece_at = comp[at]  # (M,) the piece holding each branch pixel
+        code = piece_at.astype(np.int64) * (k + 1) + branch_of
+        pairs = np.flatnonzero(np.bincount(code)) if n * (k + 1) <= 8 * len(code) + 4096 else np.unique(code)
+        piece, branch = pairs // (k + 1), (pairs % (k + 1)).astype(np.int32)  # (piece, branch) pairs
         count = np.bincount(piece, minlength=n)  # branches per piece
         owner = np.zeros(n, np.int32)  # the branch a piece becomes; 0: the piece keeps its split branches
         fresh = np.flatnonzero(count == 0)[1:]  # pieces without a branch (0 is the background): new peaks
         owner[fresh] = k + 1 + np.arange(len(fresh), dtype=np.int32)
         single = count[piece] == 1
         owner[piece[single]] = branch[single]
-        new = np.zeros_like(markers)
+        kept = np.zeros(len(at), bool)
         if (count >= 2).any():
-            branch_flux = np.bincount(markers, flux, minlength=k + 1)  # flux of each branch above this level
+            branch_flux = np.bincount(branch_of, flux[at], minlength=k + 1)  # flux of each branch above this level
+            split, significant = np.zeros(n, bool), np.zeros(k + 1, bool)
             for c in np.flatnonzero(count >= 2):
-                inside = branch[piece == c]
-                significant = inside[branch_flux[inside] >= least]
-                if len(significant) >= 2:
-                    keep = (comp == c) & np.isin(markers, significant)
-                    new[keep] = markers[keep]
+                members = branch[piece == c]
+                strong = members[branch_flux[members] >= least]
+                if len(strong) >= 2:
+                    split[c], significant[strong] = True, True
                 else:
-                    owner[c] = inside[np.argmax(branch_flux[inside])]
+                    owner[c] = members[np.argmax(branch_flux[members])]
+            kept = split[piece_at] & significant[branch_of]  # a split piece keeps its significant branches
         k += len(fresh)
-        grown = owner[comp] > 0
-        new[grown] = owner[comp][grown]
-        markers = new
+        px = order[:above]
+        grown = owner[comp[px]]
+        at = np.concatenate([px[grown > 0], at[kept]])
+        branch_of = np.concatenate([grown[grown > 0], branch_of[kept]])
     labels = np.zeros(blurred.shape, np.int32)
-    seeds = markers.reshape(b.shape)
-    if len(np.unique(seeds[seeds > 0])) <= 1:  # one source: the component itself
+    if lazy is not None or len(np.unique(branch_of)) <= 1:  # one source: the component itself
         labels[y0:y1, x0:x1] = m
         return labels
+    seeds = np.zeros(b.size, np.int32)
+    seeds[at] = branch_of
     # Flooding by brightness from the branches (skimage's watershed, as photutils uses): cv2.watershed
     # floods by the local colour gradient, which is flattest exactly at the saddle between two galaxies.
-    labels[y0:y1, x0:x1] = watershed(-b.astype(np.int32), seeds, mask=m)
+    labels[y0:y1, x0:x1] = watershed(-b.astype(np.int32), seeds.reshape(b.shape), mask=m)
     return labels
 
 
