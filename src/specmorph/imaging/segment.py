@@ -127,10 +127,15 @@ def segment(rgb: np.ndarray, params: SegmentParams | None = None) -> SegmentResu
         logger.debug("degenerate mask: %d of %d pixels, threshold %.2f", n_mask, h * w, threshold)
         image = rgb
     else:
-        image = rgb * mask[:, :, None]
-        m = cv2.moments(to_gray(rgb) * mask) if params.recentre else {"m00": 0.0}  # luma-weighted, in the mask
+        image = cv2.bitwise_and(rgb, rgb, mask=mask.view(np.uint8))
+        m, (x0, y0) = {"m00": 0.0}, (0, 0)
+        if params.recentre:  # luma-weighted moments in the mask, computed on its bounding box
+            x0, y0, bw, bh = cv2.boundingRect(mask.view(np.uint8))
+            box = (slice(y0, y0 + bh), slice(x0, x0 + bw))
+            m = cv2.moments(to_gray(rgb[box]) * mask[box])
         if m["m00"] > 0:
-            dy, dx = round((h - 1) / 2 - m["m01"] / m["m00"]), round((w - 1) / 2 - m["m10"] / m["m00"])
+            dy = round((h - 1) / 2 - (y0 + m["m01"] / m["m00"]))
+            dx = round((w - 1) / 2 - (x0 + m["m10"] / m["m00"]))
             image, mask = _shift(image, dy, dx), _shift(mask.view(np.uint8), dy, dx).view(bool)
     if params.out_size is not None:
         image, mask = _square_resize(image, mask, params.out_size)
