@@ -1,6 +1,7 @@
 """Tests for the executor: params, shards in order, local vs a Dask LocalCluster, failures, sharded embeddings."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from specmorph import executor
 from specmorph.errors import InputError
 from specmorph.executor import ExecutorParams, executor_params, map_shards, shards
 from specmorph.params import ParamsError
@@ -32,6 +34,10 @@ def _fails_on_7(index: int, items: list) -> list:
     if 7 in items:
         raise ValueError(f"cannot handle item 7 (shard {index})")
     return items
+
+
+def _square_shard(index: int, items: list) -> list:
+    return [x * x for x in items]
 
 
 def _missing_file(index: int, items: list) -> None:
@@ -133,3 +139,16 @@ def test_map_shards_passes_partials(dask_ex):
 
 def _scaled(factor: int, index: int, items: list) -> list:
     return [factor * x for x in items]
+
+
+@pytest.mark.parametrize("disable", [None, True])
+def test_a_hidden_bar_logs_its_progress_only_for_want_of_a_terminal(caplog, monkeypatch, disable):
+    """Under pytest stderr is no terminal, so disable=None hides the bar: the progress goes to the log
+    (every shard here, LOG_EVERY_S = 0), ending at the total; disable=True (asked for) logs nothing."""
+    monkeypatch.setattr(executor, "LOG_EVERY_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="specmorph.executor"):
+        out = map_shards(_square_shard, list(range(10)), ExecutorParams(kind="local", shard_size=4), "squares",
+                         unit="n", disable=disable)
+    assert out == [[0, 1, 4, 9], [16, 25, 36, 49], [64, 81]]
+    lines = [r.getMessage() for r in caplog.records if r.name == "specmorph.executor"]
+    assert lines == ([] if disable else ["squares: 4/10 n (40%)", "squares: 8/10 n (80%)", "squares: 10/10 n (100%)"])

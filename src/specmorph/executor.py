@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -151,8 +152,30 @@ def _client(params: ExecutorParams) -> Iterator[Any]:
         yield client
 
 
+LOG_EVERY_S = 10.0  # without a terminal (the bar hidden): a progress line in the log at most this often
+
+
+class _Progress:
+    """The tqdm bar of `map_shards`; where the bar is hidden (`disable=None` off a terminal: a batch job, a
+    pipe) the same progress goes to the log as lines "<desc>: <done>/<total> <unit> (<percent>)", at most
+    every LOG_EVERY_S seconds and once at the end."""
+
+    def __init__(self, bar: tqdm, desc: str, unit: str, total: int, log_hidden: bool) -> None:
+        self.bar, self.desc, self.unit, self.total, self.log_hidden = bar, desc, unit, total, log_hidden
+        self.done, self.last = 0, time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+        self.done += n
+        now = time.monotonic()
+        if self.bar.disable and self.log_hidden and (now - self.last >= LOG_EVERY_S or self.done == self.total):
+            self.last = now
+            log.info("%s: %d/%d %s (%.0f%%)", self.desc, self.done, self.total, self.unit,
+                        100.0 * self.done / self.total)
+
+
 def _map_dask(parts: list[list], fn: Callable[[int, list], R], params: ExecutorParams, desc: str,
-              bar: tqdm) -> list[R]:
+              bar: _Progress) -> list[R]:
     import cloudpickle
     from distributed import as_completed
 
@@ -187,7 +210,7 @@ def map_shards(fn: Callable[[int, list], R], items: Iterable[Any], params: Execu
         params: Executor settings (the dask package is imported only when kind is 'dask').
         desc: Progress bar label, also in the task keys and error notes.
         unit: Progress bar unit (the bar counts items).
-        disable: tqdm's `disable` (None: hide when not on a terminal).
+        disable: tqdm's `disable` (None: hide when not on a terminal, and log the progress instead).
 
     Returns:
         One result per shard, in shard order.
@@ -199,7 +222,9 @@ def map_shards(fn: Callable[[int, list], R], items: Iterable[Any], params: Execu
     parts = shards(list(items), params.shard_size)
     if not parts:
         return []
-    with tqdm(total=sum(map(len, parts)), desc=desc, unit=unit, mininterval=2, disable=disable) as bar:
+    total = sum(map(len, parts))
+    with tqdm(total=total, desc=desc, unit=unit, mininterval=2, disable=disable) as tq:
+        bar = _Progress(tq, desc, unit, total, log_hidden=disable is None)  # None: hidden for want of a terminal
         if params.kind == "dask":
             return _map_dask(parts, fn, params, desc, bar)
         results = []
