@@ -171,7 +171,7 @@ class _Progress:
         if self.bar.disable and self.log_hidden and (now - self.last >= LOG_EVERY_S or self.done == self.total):
             self.last = now
             log.info("%s: %d/%d %s (%.0f%%)", self.desc, self.done, self.total, self.unit,
-                        100.0 * self.done / self.total)
+                     100.0 * self.done / self.total)
 
 
 def _map_dask(parts: list[list], fn: Callable[[int, list], R], params: ExecutorParams, desc: str,
