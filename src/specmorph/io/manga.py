@@ -1,0 +1,142 @@
+"""Reads SDSS-IV MaNGA DRP datacubes (`manga-<plate>-<ifudesign>-LOGCUBE.fits[.gz]`) into the pipeline's `Cube`.
+
+A LOGCUBE (DR17, DRP v3_1_1) holds, besides others, these extensions, each (n_wave, ny, nx) but WAVE:
+- FLUX: 1e-17 erg/s/cm²/Å per spaxel (BUNIT); 0.5″ spaxels;
+- IVAR: inverse variance of FLUX (0 where there is no measurement);
+- MASK: the MANGA_DRP3PIXMASK bits; DONOTUSE (bit 10) marks what the DRP says not to use for science
+  (with, for instance, no coverage or a foreground star);
+- WAVE: (n_wave,) vacuum wavelengths, Å, logarithmically spaced (Δlog10 λ = 1e-4, 3622-10354 Å).
+
+What the reader returns is the product eCALIFA cubes give (`io.cubes.Cube`), so every later stage takes
+it unchanged: fluxes in 1e-16 erg/s/cm²/Å per spaxel (FLUX / 10), the error 1 / sqrt(IVAR) in the same
+units (the two pixels' variances propagated through the interpolation), NaN where the pixel is
+unusable (DONOTUSE, IVAR ≤ 0, non-finite), on a linear *air* wavelength grid, by default the eCALIFA
+V500 one (3749-7501 Å, 2 Å: the grid the mock cubes and the spectral stages use; eCALIFA's
+wavelengths are in air). Vacuum wavelengths become air ones (Morton 2000's refractive index), then
+each spaxel's spectrum is linearly interpolated onto the grid: a channel is NaN when either of the two
+MaNGA pixels it is drawn from is unusable, or outside MaNGA's range. MaNGA's pixels (69 km/s) are
+finer than the grid's 2 Å (82-160 km/s), so the interpolation loses no resolution the grid keeps.
+The 0.5″ spaxels are kept as they are: `prepare_cubes` resamples every cube onto its own grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from specmorph.errors import InputError
+from specmorph.io.cubes import Cube, _celestial_position, _open_fits
+
+log = logging.getLogger(__name__)
+
+DONOTUSE = 1 << 10  # MANGA_DRP3PIXMASK bit 10
+FLUX_TO_CALIFA = 0.1  # MaNGA's 1e-17 erg/s/cm²/Å units in eCALIFA's 1e-16
+CALIFA_GRID: tuple[float, float, float] = (3749.0, 7501.0, 2.0)  # Å, air: first, last, step (1877 channels)
+EXTENSIONS = ("FLUX", "IVAR", "MASK", "WAVE")
+
+
+def logcube_name(path: str | Path) -> str:
+    """The plate-IFU of a LOGCUBE file (`manga-8485-1901-LOGCUBE.fits.gz` -> `8485-1901`), else the bare file name."""
+    name = Path(path).name
+    match = re.match(r"manga-(\d+-\d+)-LOGCUBE", name)
+    return match.group(1) if match else name.split(".")[0]
+
+
+def vacuum_to_air(wave: np.ndarray) -> np.ndarray:
+    """Air wavelengths (Å) of vacuum ones (Å > 2000), by Morton (2000)'s refractive index of air (IAU standard).
+
+    n = 1 + 8.34254e-5 + 2.406147e-2 / (130 - s²) + 1.5998e-4 / (38.9 - s²), s = 1e4 / λ_vac (μm⁻¹).
+    """
+    s2 = (1e4 / np.asarray(wave, dtype=np.float64)) ** 2
+    return wave / (1.0 + 8.34254e-5 + 2.406147e-2 / (130.0 - s2) + 1.5998e-4 / (38.9 - s2))
+
+
+def linear_grid(first: float, last: float, step: float) -> np.ndarray:
+    """(n,) the linear wavelength grid first, first + step, ..., last (Å)."""
+    return first + step * np.arange(round((last - first) / step) + 1, dtype=np.float64)
+
+
+def _read_extensions(path: Path) -> tuple[fits.Header, dict[str, np.ndarray]]:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with _open_fits(path) as hdul:
+                missing = [e for e in EXTENSIONS if e not in hdul]
+                if missing:
+                    raise InputError(f"{path}: not a MaNGA LOGCUBE: no {', '.join(missing)} extension(s) "
+                                     f"(expected {', '.join(EXTENSIONS)})")
+                header = hdul[0].header.copy()
+                data = {e: np.asarray(hdul[e].data) for e in EXTENSIONS}
+        truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
+        if truncated:
+            raise InputError(f"{path}: truncated FITS file ({truncated[0]})")
+    except InputError:
+        raise
+    except (OSError, EOFError, TypeError, ValueError, KeyError) as err:
+        raise InputError(f"{path}: not a readable FITS file ({err})") from err
+    return header, data
+
+
+def read_logcube(path: str | Path, grid: tuple[float, float, float] = CALIFA_GRID, error: bool = True) -> Cube:
+    """Reads a MaNGA LOGCUBE onto a linear air-wavelength grid, in eCALIFA's flux units (module docstring).
+
+    Args:
+        path: The LOGCUBE file (plain or gzip).
+        grid: (first, last, step) of the output wavelength grid, Å, air.
+        error: Also return the error cube (1 / sqrt(IVAR), resampled the same way).
+
+    Returns:
+        The cube: flux (n_grid, ny, nx) float32, NaN where unusable or outside MaNGA's range; the primary
+        header; RA/Dec from its OBJRA/OBJDEC; the plate-IFU as its name.
+
+    Raises:
+        InputError: missing file or extension, truncated or unreadable file, shapes that disagree,
+            or a WAVE that is not increasing; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: cube file not found")
+    header, d = _read_extensions(path)
+    flux, ivar, mask, wave = d["FLUX"], d["IVAR"], d["MASK"], d["WAVE"].astype(np.float64).ravel()
+    if flux.ndim != 3:
+        raise InputError(f"{path}: FLUX has shape {flux.shape}; expected (n_wave, ny, nx)")
+    for label, arr in (("IVAR", ivar), ("MASK", mask)):
+        if arr.shape != flux.shape:
+            raise InputError(f"{path}: {label} has shape {arr.shape}, FLUX has {flux.shape}")
+    if wave.shape != (flux.shape[0],) or not np.all(np.diff(wave) > 0):
+        raise InputError(f"{path}: WAVE must hold {flux.shape[0]} increasing wavelengths, got shape {wave.shape}")
+    n_wave, ny, nx = flux.shape
+    good = (mask.astype(np.int64) & DONOTUSE) == 0
+    good &= np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
+    air = vacuum_to_air(wave)
+    out_wave = linear_grid(*grid)
+    # Each grid channel from the two MaNGA pixels around it: left index, right weight; outside: none.
+    right = np.searchsorted(air, out_wave)  # (n_grid,) first pixel at or beyond the channel
+    inside = (right > 0) & (right < n_wave)
+    left = np.clip(right - 1, 0, n_wave - 2)
+    w = np.clip((out_wave - air[left]) / (air[left + 1] - air[left]), 0.0, 1.0)  # (n_grid,)
+
+    ok = good.reshape(n_wave, -1)
+    usable = inside[:, None] & (ok[left] | (w[:, None] == 1)) & (ok[left + 1] | (w[:, None] == 0))  # (n_grid, ny*nx)
+
+    def resample(values: np.ndarray, wl: np.ndarray, wr: np.ndarray) -> np.ndarray:
+        """Σ weight × value of the two pixels per channel, NaN where not usable; in eCALIFA's units."""
+        v = np.where(good, values, 0.0).reshape(n_wave, -1).astype(np.float64)  # (n_wave, ny*nx)
+        out = v[left] * wl[:, None] + v[left + 1] * wr[:, None]
+        out[~usable] = np.nan
+        return out.reshape(len(out_wave), ny, nx)
+
+    cube_flux = (resample(flux, 1 - w, w) * FLUX_TO_CALIFA).astype(np.float32)
+    cube_error = None
+    if error:  # the variance of the weighted sum of two independent pixels
+        variance = np.where(good, 1.0 / np.where(good, ivar, 1.0).astype(np.float64), 0.0)
+        cube_error = (np.sqrt(resample(variance, (1 - w) ** 2, w**2)) * FLUX_TO_CALIFA).astype(np.float32)
+    if not np.isfinite(cube_flux).any():
+        log.warning("%s: no usable pixel on the %g-%g Å grid", path, grid[0], grid[1])
+    ra, dec = _celestial_position(header)
+    return Cube(logcube_name(path), out_wave, cube_flux, cube_error, header, ra, dec, path)
