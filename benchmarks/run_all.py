@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ("cube_ingest", "segment", "train_loop", "predict", "crossmatch", "pipeline_overhead")
+BENCHMARKS = ("cube_ingest", "segment", "train_loop", "predict", "crossmatch", "pipeline_overhead", "manga_read")
 
 
 def last_ratio_line(stdout: str) -> tuple[str, float, float] | None:
