@@ -8,9 +8,10 @@ import logging
 import re
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from astropy.io import fits
@@ -21,6 +22,7 @@ from specmorph.errors import InputError
 from specmorph.io.gzipfits import Unsupported, read_images
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Observed-frame continuum window used to normalise every spectrum (Å): free of strong lines at the
 # CALIFA redshifts (z ≲ 0.03), inside the V500 range (3749-7501 Å) and unaffected by its vignetting.
@@ -108,21 +110,17 @@ def _open_fits(path: Path) -> fits.HDUList:
     return fits.open(path, memmap=True, lazy_load_hdus=False)
 
 
-def _read_astropy(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.ndarray, np.ndarray | None,
-                                                   np.ndarray | None]:
-    """Primary header, WCS header, flux, error and BADPIX != 0 of any FITS file astropy reads."""
+def read_fits_with(path: Path, take: Callable[[fits.HDUList], T]) -> T:
+    """`take(hdul)` on a FITS file opened by `_open_fits`, its failures as one-line `InputError`s naming the file.
+
+    `take` copies what it needs out of the file (the file is closed after it) and may raise InputError
+    itself. A truncated file (astropy's warning), an unreadable one, or a missing key becomes InputError.
+    """
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with _open_fits(path) as hdul:
-                hdu = hdul[0] if hdul[0].data is not None else hdul["FLUX"] if "FLUX" in hdul else None
-                if hdu is None:
-                    raise InputError(f"{path}: no data in the primary HDU and no FLUX extension")
-                header = hdul[0].header.copy()
-                wcs_header = header if hdu is hdul[0] else hdu.header.copy()
-                flux = np.array(hdu.data, dtype=np.float32)  # 1e-16 erg/s/cm²/Å
-                err = np.array(hdul["ERROR"].data, dtype=np.float32) if error and "ERROR" in hdul else None
-                badpix = np.array(hdul["BADPIX"].data) != 0 if "BADPIX" in hdul else None
+                out = take(hdul)
         truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
         for w in caught:
             log.debug("%s: %s", path, w.message)
@@ -132,7 +130,25 @@ def _read_astropy(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np
         raise
     except (OSError, EOFError, TypeError, ValueError, KeyError) as err:
         raise InputError(f"{path}: not a readable FITS file ({err})") from err
-    return header, wcs_header, flux, err, badpix
+    return out
+
+
+def _read_astropy(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.ndarray, np.ndarray | None,
+                                                   np.ndarray | None]:
+    """Primary header, WCS header, flux, error and BADPIX != 0 of any FITS file astropy reads."""
+
+    def take(hdul: fits.HDUList) -> tuple:
+        hdu = hdul[0] if hdul[0].data is not None else hdul["FLUX"] if "FLUX" in hdul else None
+        if hdu is None:
+            raise InputError(f"{path}: no data in the primary HDU and no FLUX extension")
+        header = hdul[0].header.copy()
+        wcs_header = header if hdu is hdul[0] else hdu.header.copy()
+        flux = np.array(hdu.data, dtype=np.float32)  # 1e-16 erg/s/cm²/Å
+        err = np.array(hdul["ERROR"].data, dtype=np.float32) if error and "ERROR" in hdul else None
+        badpix = np.array(hdul["BADPIX"].data) != 0 if "BADPIX" in hdul else None
+        return header, wcs_header, flux, err, badpix
+
+    return read_fits_with(path, take)
 
 
 def _read_hdus(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.ndarray, np.ndarray | None,

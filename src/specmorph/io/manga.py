@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
 from specmorph.errors import InputError
-from specmorph.io.cubes import Cube, _celestial_position, _open_fits
+from specmorph.io.cubes import Cube, _celestial_position, read_fits_with
 
 log = logging.getLogger(__name__)
 
@@ -62,24 +61,14 @@ def linear_grid(first: float, last: float, step: float) -> np.ndarray:
 
 
 def _read_extensions(path: Path) -> tuple[fits.Header, dict[str, np.ndarray]]:
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with _open_fits(path) as hdul:
-                missing = [e for e in EXTENSIONS if e not in hdul]
-                if missing:
-                    raise InputError(f"{path}: not a MaNGA LOGCUBE: no {', '.join(missing)} extension(s) "
-                                     f"(expected {', '.join(EXTENSIONS)})")
-                header = hdul[0].header.copy()
-                data = {e: np.asarray(hdul[e].data) for e in EXTENSIONS}
-        truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
-        if truncated:
-            raise InputError(f"{path}: truncated FITS file ({truncated[0]})")
-    except InputError:
-        raise
-    except (OSError, EOFError, TypeError, ValueError, KeyError) as err:
-        raise InputError(f"{path}: not a readable FITS file ({err})") from err
-    return header, data
+    def take(hdul: fits.HDUList) -> tuple[fits.Header, dict[str, np.ndarray]]:
+        missing = [e for e in EXTENSIONS if e not in hdul]
+        if missing:
+            raise InputError(f"{path}: not a MaNGA LOGCUBE: no {', '.join(missing)} extension(s) "
+                             f"(expected {', '.join(EXTENSIONS)})")
+        return hdul[0].header.copy(), {e: np.array(hdul[e].data) for e in EXTENSIONS}
+
+    return read_fits_with(path, take)
 
 
 def read_logcube(path: str | Path, grid: tuple[float, float, float] = CALIFA_GRID, error: bool = True) -> Cube:
