@@ -71,6 +71,42 @@ def _read_extensions(path: Path) -> tuple[fits.Header, dict[str, np.ndarray]]:
     return read_fits_with(path, take)
 
 
+def interpolate(src_wave: np.ndarray, dst_wave: np.ndarray, values: np.ndarray, good: np.ndarray,
+                variance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Linear interpolation along axis 0 of a masked cube from one increasing wavelength grid to another.
+
+    Each output channel is drawn from the two source channels around it, with weights 1 - w and w; the
+    variance of that weighted sum of independent pixels is (1 - w)² σ²_left + w² σ²_right. A channel is
+    usable where both source pixels are good (or the one with weight 0 is not needed) and it lies inside
+    the source grid. Used both ways: MaNGA's log grid onto eCALIFA's (`read_logcube`) and back (the mock).
+
+    Args:
+        src_wave: (n_src,) increasing wavelengths of `values`' axis 0.
+        dst_wave: (n_dst,) wavelengths to interpolate to, in the same frame (air or vacuum).
+        values: (n_src, ...) values; bad ones are ignored.
+        good: (n_src, ...) bool, the usable pixels.
+        variance: (n_src, ...) variances of `values`, or None.
+
+    Returns:
+        ((n_dst, ...) float64 values, their variances or None, (n_dst, ...) bool usable); values are
+        meaningless where not usable.
+    """
+    n_src = len(src_wave)
+    right = np.searchsorted(src_wave, dst_wave)  # (n_dst,) first source pixel at or beyond the channel
+    inside = (right > 0) & (right < n_src)
+    left = np.clip(right - 1, 0, n_src - 2)
+    w = np.clip((dst_wave - src_wave[left]) / (src_wave[left + 1] - src_wave[left]), 0.0, 1.0)
+    w = w.reshape(-1, *([1] * (values.ndim - 1)))  # broadcast over the spatial axes
+    usable = inside.reshape(w.shape) & (good[left] | (w == 1)) & (good[left + 1] | (w == 0))
+    v = np.where(good, values, 0.0).astype(np.float64)
+    out = v[left] * (1 - w) + v[left + 1] * w
+    var_out = None
+    if variance is not None:
+        var = np.where(good, variance, 0.0).astype(np.float64)
+        var_out = var[left] * (1 - w) ** 2 + var[left + 1] * w**2
+    return out, var_out, usable
+
+
 def read_logcube(path: str | Path, grid: tuple[float, float, float] = CALIFA_GRID, error: bool = True) -> Cube:
     """Reads a MaNGA LOGCUBE onto a linear air-wavelength grid, in eCALIFA's flux units (module docstring).
 
@@ -99,32 +135,15 @@ def read_logcube(path: str | Path, grid: tuple[float, float, float] = CALIFA_GRI
             raise InputError(f"{path}: {label} has shape {arr.shape}, FLUX has {flux.shape}")
     if wave.shape != (flux.shape[0],) or not np.all(np.diff(wave) > 0):
         raise InputError(f"{path}: WAVE must hold {flux.shape[0]} increasing wavelengths, got shape {wave.shape}")
-    n_wave, ny, nx = flux.shape
     good = (mask.astype(np.int64) & DONOTUSE) == 0
     good &= np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
-    air = vacuum_to_air(wave)
     out_wave = linear_grid(*grid)
-    # Each grid channel from the two MaNGA pixels around it: left index, right weight; outside: none.
-    right = np.searchsorted(air, out_wave)  # (n_grid,) first pixel at or beyond the channel
-    inside = (right > 0) & (right < n_wave)
-    left = np.clip(right - 1, 0, n_wave - 2)
-    w = np.clip((out_wave - air[left]) / (air[left + 1] - air[left]), 0.0, 1.0)  # (n_grid,)
-
-    ok = good.reshape(n_wave, -1)
-    usable = inside[:, None] & (ok[left] | (w[:, None] == 1)) & (ok[left + 1] | (w[:, None] == 0))  # (n_grid, ny*nx)
-
-    def resample(values: np.ndarray, wl: np.ndarray, wr: np.ndarray) -> np.ndarray:
-        """Σ weight × value of the two pixels per channel, NaN where not usable; in eCALIFA's units."""
-        v = np.where(good, values, 0.0).reshape(n_wave, -1).astype(np.float64)  # (n_wave, ny*nx)
-        out = v[left] * wl[:, None] + v[left + 1] * wr[:, None]
-        out[~usable] = np.nan
-        return out.reshape(len(out_wave), ny, nx)
-
-    cube_flux = (resample(flux, 1 - w, w) * FLUX_TO_CALIFA).astype(np.float32)
+    variance = np.where(good, 1.0 / np.where(good, ivar, 1.0).astype(np.float64), 0.0) if error else None
+    values, var_out, usable = interpolate(vacuum_to_air(wave), out_wave, flux, good, variance)
+    cube_flux = (np.where(usable, values, np.nan) * FLUX_TO_CALIFA).astype(np.float32)
     cube_error = None
-    if error:  # the variance of the weighted sum of two independent pixels
-        variance = np.where(good, 1.0 / np.where(good, ivar, 1.0).astype(np.float64), 0.0)
-        cube_error = (np.sqrt(resample(variance, (1 - w) ** 2, w**2)) * FLUX_TO_CALIFA).astype(np.float32)
+    if var_out is not None:
+        cube_error = (np.sqrt(np.where(usable, var_out, np.nan)) * FLUX_TO_CALIFA).astype(np.float32)
     if not np.isfinite(cube_flux).any():
         log.warning("%s: no usable pixel on the %g-%g Å grid", path, grid[0], grid[1])
     ra, dec = _celestial_position(header)

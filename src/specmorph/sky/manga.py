@@ -24,8 +24,8 @@ import numpy as np
 from astropy.io import fits
 
 from specmorph.io.atomic import atomic_file
-from specmorph.io.manga import DONOTUSE, vacuum_to_air
-from specmorph.sky.cube import CDELT3, CRVAL3
+from specmorph.io.manga import DONOTUSE, FLUX_TO_CALIFA, interpolate, vacuum_to_air
+from specmorph.sky import cube
 from specmorph.sky.truth import GalaxyTruth
 
 N_WAVE = 4563  # DR17 LOGCUBE channels
@@ -33,7 +33,6 @@ LOG_START, LOG_STEP = np.log10(3621.6), 1e-4  # vacuum Å
 NOCOV = 1 << 0  # MANGA_DRP3PIXMASK bit 0: no coverage
 # Fibres per bundle -> its width across the hexagon's flats, arcsec (Drory et al. 2015, Table 2)
 BUNDLES: dict[int, float] = {19: 12.5, 37: 17.5, 61: 22.5, 91: 27.5, 127: 32.5}
-MANGA_TO_CALIFA = 0.1  # 1e-17 -> 1e-16 erg/s/cm²/Å
 
 
 def manga_wave() -> np.ndarray:
@@ -74,19 +73,11 @@ def logcube_from_califa(flux: np.ndarray, error: np.ndarray, badpix: np.ndarray,
         raise ValueError(f"bundle={bundle}: MaNGA bundles have {sorted(BUNDLES)} fibres")
     n_in, ny, nx = flux.shape
     wave = manga_wave()
-    x = (vacuum_to_air(wave) - CRVAL3) / CDELT3  # fractional eCALIFA channel of each MaNGA pixel
-    covered = (x >= 0) & (x <= n_in - 1)
-    left = np.clip(np.floor(x).astype(int), 0, n_in - 2)
-    w = np.clip(x - left, 0.0, 1.0)[:, None, None]
-    good = badpix == 0
-    ok = covered[:, None, None] & (good[left] | (w == 1)) & (good[left + 1] | (w == 0))  # (4563, ny, nx)
-    f = np.where(good, flux, 0.0)
-    var = np.where(good, error.astype(np.float64) ** 2, 0.0)
-    f_out = f[left] * (1 - w) + f[left + 1] * w
-    var_out = var[left] * (1 - w) ** 2 + var[left + 1] * w**2
+    f_out, var_out, ok = interpolate(cube.wavelengths(n_in), vacuum_to_air(wave), flux, badpix == 0,
+                                     error.astype(np.float64) ** 2)
     # 1″ -> 0.5″: each spaxel's flux split in four equal (fully correlated) parts
-    f_out = np.repeat(np.repeat(f_out, 2, axis=1), 2, axis=2) / 4 / MANGA_TO_CALIFA
-    sigma = np.repeat(np.repeat(np.sqrt(var_out), 2, axis=1), 2, axis=2) / 4 / MANGA_TO_CALIFA
+    f_out = np.repeat(np.repeat(f_out, 2, axis=1), 2, axis=2) / 4 / FLUX_TO_CALIFA
+    sigma = np.repeat(np.repeat(np.sqrt(var_out), 2, axis=1), 2, axis=2) / 4 / FLUX_TO_CALIFA
     ok = np.repeat(np.repeat(ok, 2, axis=1), 2, axis=2)
     inside = hexagon(2 * ny, 2 * nx, BUNDLES[bundle])[None]
     usable = ok & inside & (sigma > 0)
