@@ -6,12 +6,17 @@ With --write, each block of BLOCKS in the file is replaced by its table, generat
 `<!-- results:begin -->` ... `<!-- results:end -->` the results table, `deblend` the deblending figures of
 metrics/segment.json, `ablation` tools/ablation_table.py on metrics/ablation.json, `realism_scores`,
 `realism_images` and `realism_spectra` the three tables of tools/realism_table.py on metrics/realism.json.
-tests/tools/test_readme_fresh.py checks that README.md's blocks equal what this writes from the committed
-metrics.
+
+Figures quoted in the prose carry an invisible reference to the metric they show, right after the number:
+`0.584<!-- =evaluate/gz2_test/rgb_only/accuracy/mean -->` (file `metrics/evaluate.json`, then the keys or list
+indices; `*100` after the path for a percentage). --write rewrites each such number from the metrics, with
+the decimals and the sign style (+, -, −) it had. tests/tools/test_readme_fresh.py checks that README.md's
+blocks and referenced figures equal what this writes from the committed metrics.
 """
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +28,10 @@ import realism_table
 
 BLOCKS = {name: (f"<!-- {name}:begin -->", f"<!-- {name}:end -->")
           for name in ("results", "deblend", "ablation", "realism_scores", "realism_images", "realism_spectra")}
+
+
+# A number (optionally signed, optionally followed by %) and the reference to the metric it shows.
+FIGURE = re.compile(r"(?<![\w.])(?P<shown>[+\-−]?\d+(?:\.\d+)?)(?P<pct>%?)<!-- =(?P<ref>[\w./\-]+?)(?P<scale>\*100)? -->")
 
 
 def _read(path: Path) -> dict | None:
@@ -123,6 +132,41 @@ def replace_block(text: str, table: list[str], block: str = "results") -> str:
     return head + begin + "\n" + "\n".join(table) + "\n" + end + tail
 
 
+def lookup(metrics_dir: Path, ref: str) -> float:
+    """The number at `ref` ("file/key/.../key", a list index as an integer) in `metrics_dir`/file.json."""
+    name, *keys = ref.split("/")
+    path = metrics_dir / f"{name}.json"
+    node = _read(path)
+    if node is None:
+        raise SystemExit(f"results_table: figure reference {ref!r}: {path} missing")
+    for i, key in enumerate(keys):
+        try:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        except (KeyError, IndexError, ValueError):
+            raise SystemExit(f"results_table: figure reference {ref!r}: {path} has no "
+                             f"{'/'.join(keys[:i + 1])!r}") from None
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        raise SystemExit(f"results_table: figure reference {ref!r} in {path} is {node!r}, not a number")
+    return float(node)
+
+
+def format_like(shown: str, value: float) -> str:
+    """`value` with `shown`'s decimals; below 0 with `shown`'s "-" or else "−"; above with "+" if `shown` had a sign."""
+    decimals = len(shown.split(".")[1]) if "." in shown else 0
+    text = f"{abs(value):.{decimals}f}"
+    if value < 0 and float(text) != 0:
+        return ("-" if shown[0] == "-" else "−") + text
+    return ("+" if shown[0] in "+-−" else "") + text
+
+
+def refresh_figures(text: str, metrics_dir: Path) -> str:
+    """`text` with every referenced figure (FIGURE) rewritten from the metrics in `metrics_dir`."""
+    def one(m: re.Match) -> str:
+        value = lookup(metrics_dir, m["ref"]) * (100 if m["scale"] else 1)
+        return format_like(m["shown"], value) + m["pct"] + m[0][len(m["shown"]) + len(m["pct"]):]
+    return FIGURE.sub(one, text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--metrics-dir", type=Path, default=Path("metrics"))
@@ -135,7 +179,7 @@ def main() -> None:
     text = args.write.read_text()
     for block, table in tables.items():
         text = replace_block(text, table, block)
-    args.write.write_text(text)
+    args.write.write_text(refresh_figures(text, args.metrics_dir))
 
 
 if __name__ == "__main__":

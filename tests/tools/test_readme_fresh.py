@@ -20,3 +20,13 @@ def test_readme_block_matches_the_committed_metrics(block):
     expected = results_table.all_tables(REPO / "metrics")[block]
     assert shown == expected, (f"README.md's {block} block is stale: "
                                "run `python tools/results_table.py --write README.md` after `dvc repro`")
+
+
+def test_readme_figures_in_the_prose_match_the_committed_metrics():
+    text = (REPO / "README.md").read_text()
+    assert len(results_table.FIGURE.findall(text)) >= 20  # the current run's figures quoted outside the tables
+    fresh = results_table.refresh_figures(text, REPO / "metrics")
+    stale = [f"line {i + 1}: {old.strip()}" for i, (old, new) in
+             enumerate(zip(text.splitlines(), fresh.splitlines(), strict=True)) if old != new]
+    assert not stale, ("README.md quotes figures that differ from metrics/: run "
+                       "`python tools/results_table.py --write README.md`\n" + "\n".join(stale[:10]))

@@ -66,3 +66,25 @@ def test_deblend_rows_come_from_segment_json(tmp_path):
     assert "Of the 4 cutouts labelled ambiguous, 1 is flagged" in text and "On all 2907 real dev cutouts" in text
     (tmp_path / "segment.json").write_text(json.dumps({"real_dev": {"hand_labels": {"skipped": "no real set at x"}}}))
     assert results_table.deblend_rows(tmp_path) == ["Not measured in this run: no real set at x."]
+
+
+def test_referenced_figures_are_rewritten_from_the_metrics(tmp_path):
+    metrics = _metrics(tmp_path)
+    (metrics / "ablation.json").write_text(json.dumps({"rows": [{"diff": -0.0123}, {"diff": 0.0004}]}))
+    text = ("RGB-only 0.1<!-- =evaluate/gz2_test/rgb_only/accuracy/mean --> ± 9.99<!-- "
+            "=evaluate/gz2_test/rgb_only/accuracy/std -->, gain +0.500<!-- =ablation/rows/0/diff -->, "
+            "−0.300<!-- =ablation/rows/1/diff --> and 12.5%<!-- =evaluate/label_ceiling/accuracy*100 --> "
+            "of 7<!-- =evaluate/gz2_test/rgb_only/n --> galaxies; 0.999 untouched.")
+    assert results_table.refresh_figures(text, metrics) == (
+        "RGB-only 0.5<!-- =evaluate/gz2_test/rgb_only/accuracy/mean --> ± 0.01<!-- "
+        "=evaluate/gz2_test/rgb_only/accuracy/std -->, gain −0.012<!-- =ablation/rows/0/diff -->, "
+        "+0.000<!-- =ablation/rows/1/diff --> and 80.0%<!-- =evaluate/label_ceiling/accuracy*100 --> "
+        "of 10<!-- =evaluate/gz2_test/rgb_only/n --> galaxies; 0.999 untouched.")
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    ("nosuch/a", "nosuch.json missing"), ("evaluate/gz2_test/nomodel", "has no 'gz2_test/nomodel'"),
+    ("evaluate/seeds/5", "has no 'seeds/5'"), ("evaluate/guided", "is 'gated', not a number")])
+def test_a_bad_figure_reference_names_the_file_and_key(tmp_path, ref, message):
+    with pytest.raises(SystemExit, match=message):
+        results_table.refresh_figures(f"0.1<!-- ={ref} -->", _metrics(tmp_path))
