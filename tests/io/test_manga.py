@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 
 from specmorph.errors import InputError
 from specmorph.io.manga import (
@@ -14,7 +15,9 @@ from specmorph.io.manga import (
     DONOTUSE,
     linear_grid,
     logcube_name,
+    read_drpall,
     read_logcube,
+    select_drpall,
     vacuum_to_air,
 )
 
@@ -112,3 +115,64 @@ def test_a_truncated_gzip_and_a_missing_file_are_named(tmp_path):
         read_logcube(packed)
     with pytest.raises(InputError, match="cube file not found"):
         read_logcube(tmp_path / "absent.fits")
+
+
+def _drpall(path: Path, rows: list[tuple], extra: dict | None = None, drop: str = "") -> Path:
+    """A DRPall file as DR17 writes it: extension MANGA, upper-case FITS column names, big-endian numbers."""
+    names = ("PLATEIFU", "MANGAID", "OBJRA", "OBJDEC", "NSA_Z", "DRP3QUAL", "REDSN2")
+    cols = dict(zip(names, zip(*rows, strict=True), strict=True)) | (extra or {})
+    table = Table({k: np.asarray(v) for k, v in cols.items() if k.lower() != drop})
+    table["NSA_ELPETRO_FLUX"] = np.ones((len(rows), 7))  # an array column, as the NSA ones are
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "MANGA"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    return path
+
+
+ROWS = [("8485-1901", "1-209232", 232.544, 48.690, 0.0408, 0, 20.0),
+        ("7443-12703", "12-193481", 229.525, 42.745, 0.0403, 1 << 30, 30.0),  # critical
+        ("7443-3702", "1-1234", 230.5, 43.1, 0.03, 0, 10.0),
+        ("9000-3702", "1-1234", 230.5, 43.1, 0.03, 1 << 6, 15.0)]  # the same galaxy again, better S/N
+
+
+def test_drpall_is_read_with_its_columns_and_folded_to_one_usable_cube_per_galaxy(tmp_path):
+    df = read_drpall(_drpall(tmp_path / "drpall-v3_1_1.fits", ROWS))
+    assert list(df["plateifu"]) == ["8485-1901", "7443-12703", "7443-3702", "9000-3702"]
+    assert df["ra"].iloc[0] == pytest.approx(232.544) and df["redshift"].iloc[1] == pytest.approx(0.0403)
+    assert df["drp3qual"].dtype == np.int64 and "nsa_elpetro_flux" not in df.columns
+    kept, dropped = select_drpall(df)
+    assert list(kept["plateifu"]) == ["8485-1901", "9000-3702"]  # the repeat with the higher redsn2
+    assert dict(zip(dropped["plateifu"], dropped["reason"], strict=True)) == {
+        "7443-12703": "DRP3QUAL CRITICAL (bit 30)",
+        "7443-3702": "repeat observation of MaNGA ID 1-1234 (kept 9000-3702)"}
+    without_sn = select_drpall(df.drop(columns=["redsn2"]))[0]
+    assert list(without_sn["plateifu"]) == ["8485-1901", "7443-3702"]  # else the first in the table
+
+
+@pytest.mark.parametrize(("rows", "drop", "message"), [
+    (ROWS, "nsa_z", r"column\(s\) nsa_z missing in the DRPall table"),
+    ([*ROWS[:1], ("8485-1901", *ROWS[2][1:])], "", "row 2: plateifu 8485-1901 repeated"),
+    ([*ROWS[:1], ("7443-3702", "1-1234", float("nan"), 43.1, 0.03, 0, 1.0)], "",
+     r"row 2 \(plateifu 7443-3702\): objra=nan is not a position"),
+    ([*ROWS[:1], ("7443-3702", "1-1234", 230.5, 95.0, 0.03, 0, 1.0)], "", "objdec=95.0 is not a position"),
+    ([*ROWS[:1], ("7443-3702", " ", 230.5, 43.1, 0.03, 0, 1.0)], "", "row 2: empty mangaid"),
+    ([*ROWS[:1], ("7443-3702", "1-1234", 230.5, 43.1, 0.03, -1, 1.0)], "", "drp3qual=-1 is not a quality bitmask"),
+])
+def test_a_bad_drpall_table_names_the_file_and_row_or_column(tmp_path, rows, drop, message):
+    path = _drpall(tmp_path / "drpall.fits", rows, drop=drop)
+    with pytest.raises(InputError, match=message) as err:
+        read_drpall(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_file_that_is_not_a_drpall_table_is_refused(tmp_path):
+    image = tmp_path / "image.fits"
+    fits.PrimaryHDU(np.zeros((2, 2))).writeto(image)
+    with pytest.raises(InputError, match="no binary table extension"):
+        read_drpall(image)
+    with pytest.raises(InputError, match="not found"):
+        read_drpall(tmp_path / "none.fits")
+    truncated = tmp_path / "truncated.fits"
+    truncated.write_bytes(_drpall(tmp_path / "whole.fits", ROWS).read_bytes()[:4000])
+    with pytest.raises(InputError, match="truncated.fits"):
+        read_drpall(truncated)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 
-from specmorph.io.manga import DONOTUSE, read_logcube, vacuum_to_air
+from specmorph.io.manga import CRITICAL, DONOTUSE, read_drpall, read_logcube, select_drpall, vacuum_to_air
 from specmorph.sky import cube
-from specmorph.sky.manga import BUNDLES, NOCOV, hexagon, logcube_from_califa, manga_wave, write_logcube
+from specmorph.sky.manga import (
+    BUNDLES,
+    NOCOV,
+    hexagon,
+    logcube_from_califa,
+    manga_wave,
+    write_drpall,
+    write_logcube,
+)
 from tests.sky.test_cube import SPIRAL
 
 
@@ -80,3 +89,18 @@ def test_a_mock_galaxy_keeps_its_integrated_spectrum_in_the_manga_format(tmp_pat
     assert spaxels.sum() > 50 and ok.mean() > 0.9
     califa, manga = flux[:, spaxels][ok].sum(axis=1), read[ok].sum(axis=1)
     assert np.median(np.abs(manga / califa - 1)) < 0.005
+
+
+def test_the_mock_drpall_table_reads_back_as_a_real_one(tmp_path):
+    rows = pd.DataFrame({"plateifu": ["10001-1901", "10001-3701", "10002-1902"], "mangaid": ["1-1", "1-2", "1-1"],
+                         "objra": [10.5, 11.0, 10.5], "objdec": [-1.0, 2.0, -1.0], "nsa_z": [0.03, 0.05, 0.03],
+                         "drp3qual": [0, CRITICAL, 0], "ifudesignsize": [19, 37, 19], "redsn2": [5.0, 9.0, 7.5]})
+    path = tmp_path / "drpall-v3_1_1.fits"
+    write_drpall(path, rows)
+    assert fits.getheader(path, 1)["EXTNAME"] == "MANGA" and not list(tmp_path.glob(".*.tmp"))
+    back = read_drpall(path)
+    assert list(back["plateifu"]) == list(rows["plateifu"]) and list(back["ifudesignsize"]) == [19, 37, 19]
+    kept, dropped = select_drpall(back)
+    assert list(kept["plateifu"]) == ["10002-1902"] and len(dropped) == 2
+    with pytest.raises(ValueError, match="nsa_z"):
+        write_drpall(tmp_path / "bad.fits", rows.drop(columns=["nsa_z"]))

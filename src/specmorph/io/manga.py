@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from astropy.io import fits
 
 from specmorph.errors import InputError
@@ -37,6 +38,9 @@ DONOTUSE = 1 << 10  # MANGA_DRP3PIXMASK bit 10
 FLUX_TO_CALIFA = 0.1  # MaNGA's 1e-17 erg/s/cm²/Å units in eCALIFA's 1e-16
 CALIFA_GRID: tuple[float, float, float] = (3749.0, 7501.0, 2.0)  # Å, air: first, last, step (1877 channels)
 EXTENSIONS = ("FLUX", "IVAR", "MASK", "WAVE")
+# The DRPall summary table (drpall-v3_1_1.fits, extension MANGA): one row per plate-IFU observation.
+DRPALL_COLUMNS = ("plateifu", "mangaid", "objra", "objdec", "nsa_z", "drp3qual")
+CRITICAL = 1 << 30  # MANGA_DRP3QUAL bit 30: a critical failure in one or more frames; not for science
 
 
 def logcube_name(path: str | Path) -> str:
@@ -148,3 +152,95 @@ def read_logcube(path: str | Path, grid: tuple[float, float, float] = CALIFA_GRI
         log.warning("%s: no usable pixel on the %g-%g Å grid", path, grid[0], grid[1])
     ra, dec = _celestial_position(header)
     return Cube(logcube_name(path), out_wave, cube_flux, cube_error, header, ra, dec, path)
+
+
+def read_drpall(path: str | Path) -> pd.DataFrame:
+    """Reads a DRPall summary table (FITS binary table, extension MANGA or the first table) with its checks.
+
+    Returns:
+        One row per plate-IFU: `plateifu`, `mangaid` (stripped strings), `ra`, `dec` (OBJRA/OBJDEC, deg),
+        `redshift` (NSA_Z), `drp3qual` (int64), and the other columns of the file as they are.
+
+    Raises:
+        InputError naming the file, and the row or column: not a FITS table, a column of DRPALL_COLUMNS
+        missing, an empty or repeated plate-IFU, an empty MaNGA ID, coordinates not finite or out of
+        range, a negative quality bitmask.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: DRPall table not found")
+
+    def take(hdul: fits.HDUList) -> pd.DataFrame:
+        tables = [h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)]
+        hdu = hdul["MANGA"] if "MANGA" in hdul else tables[0] if tables else None
+        if hdu is None:
+            raise InputError(f"{path}: no binary table extension, so not a DRPall table")
+        names = {n.lower(): n for n in hdu.columns.names}
+        missing = [c for c in DRPALL_COLUMNS if c not in names]
+        if missing:
+            raise InputError(f"{path}: column(s) {', '.join(missing)} missing in the DRPall table "
+                             f"(required: {', '.join(DRPALL_COLUMNS)}; found: {', '.join(list(names)[:12])} ...)")
+        data = hdu.data
+        return pd.DataFrame({low: _column(data[name]) for low, name in names.items()
+                             if np.asarray(data[name]).ndim == 1})  # the NSA array columns are left out
+
+    df = read_fits_with(path, take)
+    for column in ("plateifu", "mangaid"):
+        df[column] = df[column].astype(str).str.strip()
+        empty = np.flatnonzero((df[column] == "").to_numpy())
+        if empty.size:
+            raise InputError(f"{path}: row {empty[0] + 1}: empty {column}")
+    repeated = np.flatnonzero(df["plateifu"].duplicated().to_numpy())
+    if repeated.size:
+        raise InputError(f"{path}: row {repeated[0] + 1}: plateifu {df['plateifu'].iloc[repeated[0]]} repeated")
+    for column, lo, hi in (("objra", 0.0, 360.0), ("objdec", -90.0, 90.0)):
+        values = pd.to_numeric(df[column], errors="coerce").to_numpy(np.float64)
+        bad = np.flatnonzero(~np.isfinite(values) | (values < lo) | (values > hi))
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(f"{path}: row {i + 1} (plateifu {df['plateifu'].iloc[i]}): {column}={values[i]} "
+                             f"is not a position in [{lo:g}, {hi:g}] degrees")
+        df[column] = values
+    quality = pd.to_numeric(df["drp3qual"], errors="coerce")
+    bad = np.flatnonzero((quality.isna() | (quality < 0)).to_numpy())
+    if bad.size:
+        raise InputError(f"{path}: row {bad[0] + 1} (plateifu {df['plateifu'].iloc[bad[0]]}): "
+                         f"drp3qual={df['drp3qual'].astype(str).iloc[bad[0]]} is not a quality bitmask")
+    df["drp3qual"] = quality.astype(np.int64)
+    df["redshift"] = pd.to_numeric(df["nsa_z"], errors="coerce")
+    return df.rename(columns={"objra": "ra", "objdec": "dec"})
+
+
+def _column(values: np.ndarray) -> np.ndarray:
+    """A FITS table column as numpy: bytes decoded to str, big-endian numbers in native order."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "S":
+        return np.char.decode(arr, "ascii", errors="replace")
+    return arr.astype(arr.dtype.newbyteorder("=")) if arr.dtype.byteorder not in ("=", "|") else arr
+
+
+def select_drpall(drpall: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One usable observation per galaxy: critical-quality cubes dropped, repeat observations folded.
+
+    A galaxy observed more than once (several plate-IFUs, one MaNGA ID) keeps the observation with the
+    highest `redsn2` (the red camera's summed S/N², when the table has it), else the first in the table;
+    the others are dropped, so every split sees the galaxy once.
+
+    Returns:
+        (kept rows, dropped rows with a `reason` column naming why each was left out).
+    """
+    critical = (drpall["drp3qual"].to_numpy(np.int64) & CRITICAL) != 0
+    ranked = drpall.assign(_bad=critical, _order=np.arange(len(drpall)))
+    keys = ["_bad", "redsn2", "_order"] if "redsn2" in drpall.columns else ["_bad", "_order"]
+    ranked = ranked.sort_values(keys, ascending=[k != "redsn2" for k in keys], kind="stable")
+    first = ~ranked["mangaid"].duplicated()
+    keep = first & ~ranked["_bad"]
+    kept_of = dict(zip(ranked.loc[keep, "mangaid"], ranked.loc[keep, "plateifu"], strict=True))
+    reasons = np.where(ranked["_bad"], "DRP3QUAL CRITICAL (bit 30)", "")
+    repeat = ~first.to_numpy() & ~ranked["_bad"].to_numpy()
+    reasons = np.where(repeat, [f"repeat observation of MaNGA ID {m} (kept {kept_of.get(m, '')})"
+                                for m in ranked["mangaid"]], reasons)
+    dropped = ranked.loc[~keep].assign(reason=reasons[~keep.to_numpy()])
+    tidy = ["_bad", "_order"]
+    return (ranked.loc[keep].sort_values("_order").drop(columns=tidy).reset_index(drop=True),
+            dropped.sort_values("_order").drop(columns=tidy).reset_index(drop=True))

@@ -21,10 +21,12 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from astropy.io import fits
+from astropy.table import Table
 
 from specmorph.io.atomic import atomic_file
-from specmorph.io.manga import DONOTUSE, FLUX_TO_CALIFA, interpolate, vacuum_to_air
+from specmorph.io.manga import DONOTUSE, DRPALL_COLUMNS, FLUX_TO_CALIFA, interpolate, vacuum_to_air
 from specmorph.sky import cube
 from specmorph.sky.truth import GalaxyTruth
 
@@ -114,3 +116,21 @@ def write_logcube(path: str | Path, truth: GalaxyTruth, arrays: dict[str, np.nda
     hdul.writeto(buf)
     with atomic_file(path) as tmp:
         tmp.write_bytes(gzip.compress(buf.getvalue(), compresslevel=1, mtime=0))
+
+
+def write_drpall(path: str | Path, rows: pd.DataFrame) -> None:
+    """Writes a DRPall-like summary table (FITS, extension MANGA, the real file's column names), atomically.
+
+    Args:
+        path: The table, e.g. data/raw/manga/drpall-v3_1_1.fits.
+        rows: One row per plate-IFU with at least DRPALL_COLUMNS (plateifu, mangaid, objra, objdec, nsa_z,
+            drp3qual); others (ifudesignsize, redsn2, ...) are written as they are.
+    """
+    missing = [c for c in DRPALL_COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"write_drpall: column(s) {', '.join(missing)} missing")
+    hdu = fits.table_to_hdu(Table.from_pandas(rows.reset_index(drop=True)))
+    hdu.name = "MANGA"
+    hdu.header["COMMENT"] = "Mock DRPall table simulated by specmorph.sky.manga, not MaNGA data."
+    with atomic_file(path) as tmp:
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
