@@ -31,7 +31,8 @@ BLOCKS = {name: (f"<!-- {name}:begin -->", f"<!-- {name}:end -->")
 
 
 # A number (optionally signed, optionally followed by %) and the reference to the metric it shows.
-FIGURE = re.compile(r"(?<![\w.])(?P<shown>[+\-−]?\d+(?:\.\d+)?)(?P<pct>%?)<!-- =(?P<ref>[\w./\-]+?)(?P<scale>\*100)? -->")
+FIGURE = re.compile(r"(?<![\w.])(?P<shown>[+\-−]?\d+(?:\.\d+)?)(?P<pct>%?)"
+                    r"<!-- =(?P<ref>[\w./\-]+?)(?P<scale>\*100)? -->")
 
 
 def _read(path: Path) -> dict | None:
