@@ -31,6 +31,8 @@ MOFFAT_BETA = 2.5  # SDSS PSF wings are close to a β ≈ 2.5 Moffat
 # clustering and the companions of the target, which the mock does not model one by one.
 STARS_PER_ARCMIN2 = 0.8
 GALAXIES_PER_ARCMIN2 = 35.0
+GALAXY_MAGS = (17.5, 23.0)  # r, the faint field galaxies' range
+GALAXY_COUNT_SLOPE = 0.4  # dex per mag: dN/dm ∝ 10^(slope m)
 FAINT_RE = 0.5  # arcsec, median half-light radius of the faint galaxies at r = 20 (smaller when fainter)
 # Diffraction spikes of bright stars (`add_spikes`): r brighter than SPIKE_MAG, SPIKE_FRACTION of the light
 # in a cross of SPIKE_LENGTH arcsec e-folding arms (at r = 14) and SPIKE_WIDTH arcsec width, as seen on the
@@ -110,7 +112,7 @@ def add_field(img: np.ndarray, pixscale: float, rng: np.random.Generator, n_star
     star_flux = nanomaggies(1.0) * 10 ** (-0.4 * mags)[:, None] * _star_ratios(_stellar_colour(rng, n))
     deposit(img, xy, star_flux)
     n_gal = rng.poisson(n_galaxies_per_arcmin2 * area)
-    gal_mags = _power_law_mags(rng, n_gal, 17.5, 23.0, 0.4)
+    gal_mags = _power_law_mags(rng, n_gal, *GALAXY_MAGS, GALAXY_COUNT_SLOPE)
     far = rng.uniform(size=n_gal) < 0.5  # distant red early types (g-r ~ 1.2 at z ~ 0.3) or blue discs
     gal_gr = np.where(far, rng.normal(1.2, 0.2, n_gal), rng.normal(0.55, 0.15, n_gal))
     gal_re = np.clip(rng.lognormal(math.log(FAINT_RE), 0.35, n_gal) * 10 ** (-0.12 * (gal_mags - 20)), 0.2, 4.0)
