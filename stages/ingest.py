@@ -1,6 +1,5 @@
 """Stage `ingest`: data/raw/ from the mock survey (synthetic), your own files (local) or the real archives (remote)."""
 
-import argparse
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from specmorph.remote.sources import RemoteSources
 from specmorph.remote.survey import RemoteOptions, ingest_remote
 from specmorph.sections import CrossmatchSection
 from specmorph.sky.survey import SkyConfig, generate_survey
+from specmorph.stage_utils import stage_args
 
 log = logging.getLogger("ingest")
 SOURCES = ("synthetic", "local", "remote")
@@ -50,12 +50,7 @@ def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml", help="params file")
-    parser.add_argument("--out-dir", required=True, help="survey directory to (re)write, e.g. data/raw")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
+    args = stage_args(__doc__, argv, ("--out-dir", "survey directory to (re)write, e.g. data/raw"))
     params = load_params(args.params)
     ingest = section(params, "ingest")
     source = ingest.get("source")

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from specmorph.errors import InputError
 from specmorph.io.atomic import write_json_atomic
 from specmorph.params import ParamsError, load_params, section
 
@@ -17,8 +18,10 @@ from specmorph.params import ParamsError, load_params, section
 def stage_args(description: str, argv: list[str] | None, *arguments: tuple[str, str]) -> argparse.Namespace:
     """Parses `--params` plus the stage's own required path options, and configures logging.
 
-    Run as a script (argv None), a bad params value ends the stage with one line naming the stage and
-    the dotted key (`stage train: params.yaml: train.budget.default.epochs = 'x' ...`), not a traceback.
+    Run as a script (argv None), a bad params value or a bad input ends the stage with one line naming the
+    stage and the dotted key, or the file and row (`stage train: params.yaml: train.budget.default.epochs =
+    'x' ...`, `stage prepare_cubes: data/raw/califa/cubes/X.V500.rscube.fits.gz: truncated ...`), exit
+    status 1, not a traceback.
 
     Args:
         description: The stage's docstring.
@@ -35,16 +38,16 @@ def stage_args(description: str, argv: list[str] | None, *arguments: tuple[str, 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if argv is None:
-        _name_the_stage_in_params_errors(Path(sys.argv[0]).stem)
+        _name_the_stage_in_errors(Path(sys.argv[0]).stem)
     return args
 
 
-def _name_the_stage_in_params_errors(stage: str) -> None:
-    """Makes an uncaught ParamsError print `stage <stage>: <message>` (exit status 1, as for any error)."""
+def _name_the_stage_in_errors(stage: str) -> None:
+    """Makes an uncaught ParamsError or InputError print `stage <stage>: <message>` (exit status 1)."""
     previous = sys.excepthook
 
     def hook(kind, value, tb) -> None:
-        if isinstance(value, ParamsError):
+        if isinstance(value, ParamsError | InputError):
             print(f"stage {stage}: {value}", file=sys.stderr)
         else:
             previous(kind, value, tb)
