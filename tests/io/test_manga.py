@@ -10,9 +10,11 @@ from astropy.io import fits
 from astropy.table import Table
 
 from specmorph.errors import InputError
+from specmorph.io.cubes import read_cube
 from specmorph.io.manga import (
     CALIFA_GRID,
     DONOTUSE,
+    is_logcube,
     linear_grid,
     logcube_name,
     read_drpall,
@@ -51,6 +53,8 @@ def _write(path: Path, flux=None, ivar=None, mask=None, wave=WAVE, drop: tuple[s
 def test_names_and_the_vacuum_to_air_conversion():
     assert logcube_name("/a/manga-8485-1901-LOGCUBE.fits.gz") == "8485-1901"
     assert logcube_name("other.fits") == "other"
+    assert is_logcube("/a/manga-8485-1901-LOGCUBE.fits.gz") and is_logcube("manga-7443-12703-LOGCUBE.fits")
+    assert not is_logcube("NGC0001.V500.rscube.fits.gz") and not is_logcube("manga-8485-1901-MAPS.fits.gz")
     # Hα, [OIII] 5007, [OII] 3726: vacuum -> the air wavelengths of the line lists
     assert vacuum_to_air(np.array([6564.614, 5008.239, 3727.092])) == pytest.approx([6562.80, 5006.84, 3726.03],
                                                                                      abs=0.01)
@@ -176,3 +180,13 @@ def test_a_file_that_is_not_a_drpall_table_is_refused(tmp_path):
     truncated.write_bytes(_drpall(tmp_path / "whole.fits", ROWS).read_bytes()[:4000])
     with pytest.raises(InputError, match=r"truncated\.fits"):
         read_drpall(truncated)
+
+
+def test_read_cube_reads_a_logcube_as_read_logcube_does(tmp_path):
+    """The stages read cubes through io.cubes.read_cube, which takes a LOGCUBE by its name."""
+    path = _write(tmp_path / "manga-8485-1901-LOGCUBE.fits")
+    direct, dispatched = read_logcube(path), read_cube(path)
+    assert dispatched.name == direct.name == "8485-1901"
+    np.testing.assert_array_equal(dispatched.flux, direct.flux)
+    np.testing.assert_array_equal(dispatched.error, direct.error)
+    assert read_cube(path, error=False).error is None

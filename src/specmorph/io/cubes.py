@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
 import re
-import warnings
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +14,9 @@ from scipy.ndimage import uniform_filter
 from tqdm import tqdm
 
 from specmorph.errors import InputError
+from specmorph.io.fitsbase import Cube, celestial_position, read_fits_with
 from specmorph.io.gzipfits import Unsupported, read_images
+from specmorph.io.manga import is_logcube, read_logcube
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,20 +28,6 @@ APERTURES = ("integrated", "central")
 # Wavelength units accepted in CUNITn, as factors to Å.
 _UNIT_TO_ANGSTROM = {"": 1.0, "ANGSTROM": 1.0, "ANGSTROEM": 1.0, "A": 1.0, "NM": 10.0, "UM": 1e4, "M": 1e10}
 _NONLINEAR_CTYPES = ("-LOG", "-TAB", "-F2W", "-V2W", "-W2F")
-
-
-@dataclass
-class Cube:
-    """One IFS datacube (or a 1-D spectrum as a 1×1 cube) with bad pixels set to NaN."""
-
-    name: str
-    wave: np.ndarray  # (n_wave,) Å, observed frame
-    flux: np.ndarray  # (n_wave, ny, nx) float32, 1e-16 erg/s/cm²/Å, NaN where bad
-    error: np.ndarray | None  # (n_wave, ny, nx) float32, same units, NaN where bad; None if absent or not read
-    header: fits.Header  # primary header
-    ra: float  # deg, NaN if the header has none
-    dec: float  # deg
-    path: Path | None = None
 
 
 def cube_name(path: Path) -> str:
@@ -98,41 +81,6 @@ def wavelength_axis(header: fits.Header, n_wave: int, axis: int, source: str) ->
     return wave * _UNIT_TO_ANGSTROM[unit]  # Å
 
 
-def _open_fits(path: Path) -> fits.HDUList:
-    """Opens a FITS file; gzip files are decompressed here so that truncation is detected."""
-    if path.name.endswith(".gz"):
-        try:
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        except (OSError, EOFError, zlib.error) as err:
-            raise InputError(f"{path}: corrupt or truncated gzip file ({err})") from err
-        return fits.open(io.BytesIO(raw), lazy_load_hdus=False)
-    return fits.open(path, memmap=True, lazy_load_hdus=False)
-
-
-def read_fits_with(path: Path, take: Callable[[fits.HDUList], T]) -> T:
-    """`take(hdul)` on a FITS file opened by `_open_fits`, its failures as one-line `InputError`s naming the file.
-
-    `take` copies what it needs out of the file (the file is closed after it) and may raise InputError
-    itself. A truncated file (astropy's warning), an unreadable one, or a missing key becomes InputError.
-    """
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with _open_fits(path) as hdul:
-                out = take(hdul)
-        truncated = [str(w.message) for w in caught if "truncated" in str(w.message)]
-        for w in caught:
-            log.debug("%s: %s", path, w.message)
-        if truncated:
-            raise InputError(f"{path}: truncated FITS file ({truncated[0]})")
-    except InputError:
-        raise
-    except (OSError, EOFError, TypeError, ValueError, KeyError) as err:
-        raise InputError(f"{path}: not a readable FITS file ({err})") from err
-    return out
-
-
 def _read_astropy(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.ndarray, np.ndarray | None,
                                                    np.ndarray | None]:
     """Primary header, WCS header, flux, error and BADPIX != 0 of any FITS file astropy reads."""
@@ -164,21 +112,13 @@ def _read_hdus(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.nd
     return header, header, np.asarray(flux, dtype=np.float32), err, badpix
 
 
-def _celestial_position(header: fits.Header) -> tuple[float, float]:
-    """RA, Dec (deg) from RA/DEC or OBJRA/OBJDEC keywords, else from the celestial WCS reference."""
-    for ra_key, dec_key in (("RA", "DEC"), ("OBJRA", "OBJDEC")):
-        if isinstance(header.get(ra_key), float | int) and isinstance(header.get(dec_key), float | int):
-            return float(header[ra_key]), float(header[dec_key])
-    if str(header.get("CTYPE1", "")).upper().startswith("RA") and "CRVAL2" in header:
-        return float(header["CRVAL1"]), float(header["CRVAL2"])
-    return float("nan"), float("nan")
-
-
 def read_cube(path: str | Path, error: bool = True) -> Cube:
     """Reads a V500 cube (`*.rscube.fits[.gz]`) or a 1-D spectrum, masking bad pixels with NaN.
 
     The primary HDU holds the flux (n_wave, ny, nx) or (n_wave,); the optional `ERROR` and `BADPIX`
     (non-zero = bad) extensions have the same shape. Without `BADPIX` only non-finite flux is bad.
+    A file named as a MaNGA LOGCUBE (`io.manga.is_logcube`) is read by `io.manga.read_logcube` onto
+    the eCALIFA grid, so every stage that reads cubes takes either survey's.
 
     Args:
         path: The FITS file (plain or gzip; streamed once, or read by astropy if unusual).
@@ -190,6 +130,8 @@ def read_cube(path: str | Path, error: bool = True) -> Cube:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: cube file not found")
+    if is_logcube(path):
+        return read_logcube(path, error=error)
     header, wcs_header, flux, error_arr, badpix = _read_hdus(path, error)
     if flux.ndim == 1:
         axis = 1
@@ -212,7 +154,7 @@ def read_cube(path: str | Path, error: bool = True) -> Cube:
     if axis == 1:
         flux = flux[:, None, None]  # (n_wave, 1, 1)
         error_arr = None if error_arr is None else error_arr[:, None, None]
-    ra, dec = _celestial_position(header)
+    ra, dec = celestial_position(header)
     return Cube(cube_name(path), wave, flux, error_arr, header, ra, dec, path)
 
 

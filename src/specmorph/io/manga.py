@@ -30,7 +30,7 @@ import pandas as pd
 from astropy.io import fits
 
 from specmorph.errors import InputError
-from specmorph.io.cubes import Cube, _celestial_position, read_fits_with
+from specmorph.io.fitsbase import Cube, celestial_position, read_fits_with
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ EXTENSIONS = ("FLUX", "IVAR", "MASK", "WAVE")
 # The DRPall summary table (drpall-v3_1_1.fits, extension MANGA): one row per plate-IFU observation.
 DRPALL_COLUMNS = ("plateifu", "mangaid", "objra", "objdec", "nsa_z", "drp3qual")
 CRITICAL = 1 << 30  # MANGA_DRP3QUAL bit 30: a critical failure in one or more frames; not for science
+
+
+def is_logcube(path: str | Path) -> bool:
+    """Whether a file is named as a MaNGA LOGCUBE (`manga-<plate>-<ifudesign>-LOGCUBE.fits[.gz]`)."""
+    return re.match(r"manga-\d+-\d+-LOGCUBE\.fits(\.gz)?$", Path(path).name) is not None
 
 
 def logcube_name(path: str | Path) -> str:
@@ -150,7 +155,7 @@ def read_logcube(path: str | Path, grid: tuple[float, float, float] = CALIFA_GRI
         cube_error = (np.sqrt(np.where(usable, var_out, np.nan)) * FLUX_TO_CALIFA).astype(np.float32)
     if not np.isfinite(cube_flux).any():
         log.warning("%s: no usable pixel on the %g-%g Å grid", path, grid[0], grid[1])
-    ra, dec = _celestial_position(header)
+    ra, dec = celestial_position(header)
     return Cube(logcube_name(path), out_wave, cube_flux, cube_error, header, ra, dec, path)
 
 
