@@ -21,7 +21,8 @@ SOURCES = ("synthetic", "local", "remote")
 def _synthetic(params: dict, out_dir: Path) -> dict:
     sky, where = profile_block(params, "sky")
     dials = {k: v for k, v in section(params, "sky").items() if not isinstance(v, dict)}  # sky.<key>: every profile
-    cfg = build(SkyConfig, {"seed": shared(params).seed, **dials, **sky}, where)
+    survey = section(params, "ingest").get("survey", "califa")
+    cfg = build(SkyConfig, {"seed": shared(params).seed, "survey": survey, **dials, **sky}, where)
     return generate_survey(out_dir, cfg)
 
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     if source not in SOURCES:
         raise ParamsError(f"params.yaml: ingest.source = {source!r}; expected one of {' | '.join(SOURCES)}")
     out_dir = Path(args.out_dir)
+    if source != "synthetic" and ingest.get("survey", "califa") != "califa":
+        raise ParamsError(f"params.yaml: ingest.survey = {ingest['survey']!r} is built for source: synthetic only "
+                          "(the mock's MaNGA cubes); MaNGA from local files or the archive is not built yet")
     if source == "remote":
         summary = _remote(params, ingest, out_dir)
     else:

@@ -5,7 +5,7 @@ from pathlib import Path
 from specmorph.executor import executor_params
 from specmorph.io.catalogs import read_morphology
 from specmorph.io.hdf5 import params_hash
-from specmorph.io.layout import CUBE_SUFFIX
+from specmorph.io.layout import cube_file
 from specmorph.spectral.cubeprep import CubePrep, prepare_all
 from specmorph.stage_utils import params_of, stage_args
 
@@ -16,8 +16,9 @@ def main(argv: list[str] | None = None) -> None:
     params, p = params_of(args.params, "prepare_cubes")
     prep = CubePrep.from_dict(p)
     executor = executor_params(params)
-    names = read_morphology(args.morphology)["id_str"].tolist()
-    paths = [Path(args.cube_dir) / f"{n}{CUBE_SUFFIX}" for n in names]
+    morphology = read_morphology(args.morphology)
+    names = morphology["id_str"].tolist()
+    paths = [Path(args.cube_dir) / cube_file(n, s) for n, s in zip(names, morphology["survey"], strict=True)]
     prepare_all(paths, prep, args.out, stage="prepare_cubes", params_hash=params_hash(p), executor=executor)
 
 

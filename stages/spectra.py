@@ -8,7 +8,7 @@ from specmorph.evaluation.plots import write_curves_csv
 from specmorph.io.catalogs import read_morphology, read_table
 from specmorph.io.cubes import iter_spectra
 from specmorph.io.hdf5 import params_hash, write_product
-from specmorph.io.layout import CUBE_SUFFIX
+from specmorph.io.layout import cube_file
 from specmorph.params import build
 from specmorph.sections import SpectraSection
 from specmorph.spectral.pca import fit_pca
@@ -21,8 +21,9 @@ def main(argv: list[str] | None = None) -> None:
                       ("--plot", "explained-variance CSV"), ("--metrics", "metrics JSON"))
     _, section = params_of(args.params, "spectra")
     p = build(SpectraSection, section, "spectra")
-    names = read_morphology(args.morphology)["id_str"].tolist()
-    paths = [Path(args.cube_dir) / f"{n}{CUBE_SUFFIX}" for n in names]
+    morphology = read_morphology(args.morphology)
+    names = morphology["id_str"].tolist()
+    paths = [Path(args.cube_dir) / cube_file(n, s) for n, s in zip(names, morphology["survey"], strict=True)]
     window = p.window or None  # () and null: the whole range
     rows = list(iter_spectra(paths, window, p.bin_factor, p.aperture))
     wave = rows[0][1]

@@ -160,3 +160,17 @@ def test_write_table_csv_round_trip_and_failure_leaves_nothing(tmp_path, monkeyp
 def test_missing_catalogue_file(tmp_path):
     with pytest.raises(InputError, match=r"nothere\.csv: catalogue file not found"):
         read_morphology(tmp_path / "nothere.csv")
+
+
+def test_the_morphology_survey_column_defaults_to_califa_and_is_checked(tmp_path):
+    rows = "name,ra,dec,redshift,hubtyp\nNGC0001,1.0,2.0,0.01,Sb\n"
+    plain = tmp_path / "m.csv"
+    plain.write_text(rows)
+    assert read_morphology(plain)["survey"].tolist() == ["califa"]
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("name,ra,dec,redshift,hubtyp,survey\nNGC0001,1.0,2.0,0.01,Sb,califa\n"
+                     "8485-1901,3.0,4.0,0.02,U,manga\n7443-3702,5.0,6.0,0.03,U,sami\n")
+    with pytest.raises(InputError, match=r"mixed\.csv: row 3 \(id_str=7443-3702\): survey='sami'"):
+        read_morphology(mixed)
+    mixed.write_text("\n".join(mixed.read_text().splitlines()[:3]) + "\n")
+    assert read_morphology(mixed)["survey"].tolist() == ["califa", "manga"]

@@ -7,17 +7,25 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from specmorph.io.catalogs import read_gz2, read_morphology
+from specmorph.io.cubes import read_cube
+from specmorph.io.layout import DRPALL_PATH, LAYOUT, cube_file
 from specmorph.io.manga import CRITICAL, DONOTUSE, read_drpall, read_logcube, select_drpall, vacuum_to_air
+from specmorph.params import ParamsError
 from specmorph.sky import cube
 from specmorph.sky.manga import (
     BUNDLES,
     NOCOV,
+    bundle_for,
     hexagon,
     logcube_from_califa,
     manga_wave,
     write_drpall,
     write_logcube,
 )
+from specmorph.sky.render import half_light
+from specmorph.sky.samples import califa_sample
+from specmorph.sky.survey import SkyConfig, generate_survey
 from tests.sky.test_cube import SPIRAL
 
 
@@ -104,3 +112,64 @@ def test_the_mock_drpall_table_reads_back_as_a_real_one(tmp_path):
     assert list(kept["plateifu"]) == ["10002-1902"] and len(dropped) == 2
     with pytest.raises(ValueError, match="nsa_z"):
         write_drpall(tmp_path / "bad.fits", rows.drop(columns=["nsa_z"]))
+
+
+@pytest.fixture(scope="module")
+def both_surveys(tmp_path_factory):
+    """Tiny mock surveys with and without MaNGA (same seed)."""
+    root = tmp_path_factory.mktemp("manga_survey")
+    common = dict(seed=3, n_califa=5, gz2_footprint_fraction=0.5, n_gz2_field=12, n_galaxy10=2, cutout_size=48,
+                  cube_nx=6, cube_ny=6, workers=1, manga_spaxels=6)
+    generate_survey(root / "both", SkyConfig(**common, survey="both", n_manga=8))
+    generate_survey(root / "califa", SkyConfig(**common, survey="califa", n_manga=8))
+    return root
+
+
+def test_the_mock_manga_survey_lays_out_drpall_cubes_and_rows_the_stages_read(both_surveys):
+    raw = both_surveys / "both"
+    morphology = read_morphology(raw / LAYOUT["morphology_path"])
+    assert morphology["survey"].value_counts().to_dict() == {"manga": 8, "califa": 5}
+    kept, dropped = select_drpall(read_drpall(raw / DRPALL_PATH))
+    manga_rows = morphology[morphology["survey"] == "manga"]
+    assert sorted(kept["plateifu"]) == sorted(manga_rows["id_str"])  # one kept observation per galaxy
+    assert set(dropped["mangaid"]) <= set(kept["mangaid"])
+    for name in manga_rows["id_str"]:
+        c = read_cube(raw / LAYOUT["cube_dir"] / cube_file(name, "manga"))
+        assert c.name == name and c.flux.shape == (1877, 12, 12) and np.isfinite(c.flux).any()
+    gz2 = read_gz2(raw / LAYOUT["gz2_catalog_path"])
+    assert len(gz2) == len(read_gz2(both_surveys / "califa" / LAYOUT["gz2_catalog_path"])) + 8
+    assert (raw / LAYOUT["cutout_dir"] / f"{manga_rows['id_str'].iloc[0]}.jpg").is_file()
+
+
+def test_adding_manga_leaves_the_califa_survey_as_it_was(both_surveys):
+    both, califa = both_surveys / "both", both_surveys / "califa"
+    assert not (califa / "manga").exists()
+    assert "n_manga" not in (califa / "manifest.json").read_text()
+    assert '"n_manga": 8' in (both / "manifest.json").read_text()
+    assert "survey" not in (califa / LAYOUT["morphology_path"]).read_text().splitlines()[0]
+    old = (califa / LAYOUT["morphology_path"]).read_text().splitlines()
+    new = (both / LAYOUT["morphology_path"]).read_text().splitlines()
+    assert [line + ",califa" for line in old[1:]] == new[1:len(old)]
+    for cutout in sorted((califa / LAYOUT["cutout_dir"]).iterdir()):
+        assert (both / LAYOUT["cutout_dir"] / cutout.name).read_bytes() == cutout.read_bytes()
+    for image in sorted((califa / LAYOUT["gz2_image_dir"]).iterdir()):
+        assert (both / LAYOUT["gz2_image_dir"] / image.name).read_bytes() == image.read_bytes()
+
+
+def test_a_bundle_spans_three_half_light_radii():
+    for g in califa_sample(np.random.default_rng(0), 30):
+        fibres = bundle_for(g)
+        assert BUNDLES[fibres] >= 3 * half_light(g) or fibres == max(BUNDLES)
+        smaller = [n for n in BUNDLES if n < fibres]
+        assert not smaller or BUNDLES[max(smaller)] < 3 * half_light(g)
+
+
+def test_the_survey_choice_is_checked():
+    with pytest.raises(ParamsError, match=r"ingest\.survey = 'sdss'"):
+        SkyConfig(survey="sdss")
+    with pytest.raises(ParamsError, match="n_manga >= 1"):
+        SkyConfig(survey="manga", n_manga=0)
+    assert cube_file("8485-1901", "manga") == "manga-8485-1901-LOGCUBE.fits.gz"
+    assert cube_file("NGC0001") == "NGC0001.V500.rscube.fits.gz"
+    with pytest.raises(ValueError, match="unknown survey 'sami'"):
+        cube_file("x", "sami")

@@ -14,6 +14,7 @@ from astropy.table import Table
 
 from specmorph.errors import InputError
 from specmorph.io.atomic import atomic_file
+from specmorph.io.layout import SURVEYS
 from specmorph.taxonomy import CALIFA_TYPES
 
 log = logging.getLogger(__name__)
@@ -186,17 +187,25 @@ def parse_hubtyp(value: object) -> str | None:
 
 
 def read_morphology(path: str | Path) -> pd.DataFrame:
-    """Reads the CALIFA morphology table (name, ra, dec, redshift, hubtyp).
+    """Reads the morphology table of the galaxies with cubes (name, ra, dec, redshift, hubtyp[, survey]).
 
     Args:
-        path: CSV or Parquet; `hubtyp` holds type strings (E0 ... BCD, 'U') or DR3 codes (-1..19).
+        path: CSV or Parquet; `hubtyp` holds type strings (E0 ... BCD, 'U') or DR3 codes (-1..19); the
+            optional `survey` column says whose cube each galaxy has (`io.layout.SURVEYS`: califa, the
+            default where the column is absent, or manga, whose `name` is the plate-IFU).
 
     Returns:
-        The table with `id_str` (= name) first, float ra/dec (deg) and redshift, and `hubtyp` as the
-        CALIFA type string (None where unknown).
+        The table with `id_str` (= name) first, float ra/dec (deg) and redshift, `hubtyp` as the
+        CALIFA type string (None where unknown) and `survey`.
     """
-    path, df = _read_table(path, MORPHOLOGY_COLUMNS, dtype={"name": str, "hubtyp": str})
+    path, df = _read_table(path, MORPHOLOGY_COLUMNS, dtype={"name": str, "hubtyp": str, "survey": str})
     df = _with_id(df, df["name"])
+    if "survey" not in df.columns:
+        df["survey"] = "califa"
+    unknown = np.flatnonzero(~df["survey"].isin(SURVEYS).to_numpy())
+    if unknown.size:
+        raise _row_error(path, df, int(unknown[0]), f"survey={df['survey'].iloc[unknown[0]]!r}; "
+                         f"expected one of {', '.join(SURVEYS)}")
     _check_ids(path, df)
     _check_coordinates(path, df)
     df["redshift"] = _numeric(path, df, "redshift")

@@ -14,3 +14,15 @@ LAYOUT = {
     "truth_dir": "truth",
 }
 CUBE_SUFFIX = ".V500.rscube.fits.gz"  # eCALIFA V500 cube: <name>.V500.rscube.fits.gz
+SURVEYS = ("califa", "manga")  # the integral-field surveys whose cubes the stages read
+DRPALL_PATH = "manga/drpall-v3_1_1.fits"  # MaNGA's DRPall summary table, when the survey has MaNGA galaxies
+
+
+def cube_file(name: str, survey: str = "califa") -> str:
+    """A galaxy's cube file name in the cube directory: `<name>.V500.rscube.fits.gz` for eCALIFA, or
+    `manga-<plate-ifu>-LOGCUBE.fits.gz` for MaNGA (its `name` is the plate-IFU)."""
+    if survey == "manga":
+        return f"manga-{name}-LOGCUBE.fits.gz"
+    if survey != "califa":
+        raise ValueError(f"unknown survey {survey!r}; expected one of {', '.join(SURVEYS)}")
+    return f"{name}{CUBE_SUFFIX}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +27,28 @@ from astropy.io import fits
 from astropy.table import Table
 
 from specmorph.io.atomic import atomic_file
-from specmorph.io.manga import DONOTUSE, DRPALL_COLUMNS, FLUX_TO_CALIFA, interpolate, vacuum_to_air
+from specmorph.io.manga import CRITICAL, DONOTUSE, DRPALL_COLUMNS, FLUX_TO_CALIFA, interpolate, vacuum_to_air
 from specmorph.sky import cube
+from specmorph.sky.catalogs import make_dr7objid
+from specmorph.sky.population import calibration, draw_galaxy
+from specmorph.sky.render import half_light
+from specmorph.sky.samples import (
+    ASTROMETRIC_JITTER,
+    Gz2Entry,
+    gz2_ra_window,
+    offset_position,
+    random_positions,
+)
 from specmorph.sky.truth import GalaxyTruth
+from specmorph.taxonomy import CALIFA_TYPES
 
 N_WAVE = 4563  # DR17 LOGCUBE channels
 LOG_START, LOG_STEP = np.log10(3621.6), 1e-4  # vacuum Å
 NOCOV = 1 << 0  # MANGA_DRP3PIXMASK bit 0: no coverage
 # Fibres per bundle -> its width across the hexagon's flats, arcsec (Drory et al. 2015, Table 2)
 BUNDLES: dict[int, float] = {19: 12.5, 37: 17.5, 61: 22.5, 91: 27.5, 127: 32.5}
+REPEAT_FRACTION = 0.03  # galaxies observed twice (a second plate-IFU of the same MaNGA ID) in the DRPall table
+CRITICAL_FRACTION = 0.01  # observations flagged DRP3QUAL CRITICAL
 
 
 def manga_wave() -> np.ndarray:
@@ -134,3 +148,69 @@ def write_drpall(path: str | Path, rows: pd.DataFrame) -> None:
     hdu.header["COMMENT"] = "Mock DRPall table simulated by specmorph.sky.manga, not MaNGA data."
     with atomic_file(path) as tmp:
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp)
+
+
+@dataclass(frozen=True)
+class MangaGalaxy:
+    """One mock MaNGA galaxy: its truth (`id_str` is the plate-IFU of the observation kept), ID and bundle."""
+
+    truth: GalaxyTruth
+    mangaid: str
+    bundle: int  # fibres
+
+
+def bundle_for(g: GalaxyTruth) -> int:
+    """The smallest bundle whose hexagon spans 3 half-light radii (MaNGA's Primary sample: out to 1.5 Re)."""
+    return next((n for n, width in BUNDLES.items() if width >= 3 * half_light(g)), max(BUNDLES))
+
+
+def manga_sample(rng: np.random.Generator, n: int, footprint_fraction: float) -> list[MangaGalaxy]:
+    """Draws a MaNGA-like cube sample inside the GZ2 footprint (MaNGA targets come from the SDSS imaging).
+
+    Types follow the eCALIFA mix and redshifts the CALIFA distribution of each type (MaNGA's median
+    z ≈ 0.03 is close; its flat stellar-mass selection is not modelled). Each galaxy is named by the
+    plate-IFU of its observation, `<10000 + i>-<fibres>01`, and has MaNGA ID `1-<100000 + i>`.
+    """
+    mix = calibration()["type_mix"]
+    types = [t for t in CALIFA_TYPES if mix.get(t, 0) > 0]
+    p = np.array([mix[t] for t in types])
+    ra, dec = random_positions(rng, n, gz2_ra_window(footprint_fraction), (-5.0, 60.0))
+    out = []
+    for i in range(n):
+        hubtyp = types[rng.choice(len(types), p=p / p.sum())]
+        g = draw_galaxy(rng, "", float(ra[i]), float(dec[i]), None, hubtyp=hubtyp)
+        fibres = bundle_for(g)
+        out.append(MangaGalaxy(replace(g, id_str=f"{10001 + i}-{fibres}01"), f"1-{100001 + i}", fibres))
+    return out
+
+
+def drpall_rows(rng: np.random.Generator, sample: list[MangaGalaxy]) -> pd.DataFrame:
+    """The DRPall table of a mock sample: each kept observation, plus repeat and critical ones to be dropped.
+
+    A REPEAT_FRACTION of the galaxies gets a second, lower-S/N plate-IFU (plate `2xxxx`), and a
+    CRITICAL_FRACTION of them a further one flagged DRP3QUAL CRITICAL; `io.manga.select_drpall` keeps
+    the observation each galaxy's cube is written for.
+    """
+    rows = []
+    for k, m in enumerate(sample):
+        g, plate_ifu = m.truth, m.truth.id_str
+        ifu = plate_ifu.split("-")[1]
+        base = {"mangaid": m.mangaid, "objra": g.ra, "objdec": g.dec, "ifura": g.ra, "ifudec": g.dec,
+                "nsa_z": g.redshift, "ifudesignsize": m.bundle}
+        rows.append({"plateifu": plate_ifu, **base, "drp3qual": 0, "redsn2": float(rng.uniform(20, 60))})
+        if rng.uniform() < REPEAT_FRACTION:
+            rows.append({"plateifu": f"{20001 + k}-{ifu}", **base, "drp3qual": 0, "redsn2": float(rng.uniform(2, 19))})
+        if rng.uniform() < CRITICAL_FRACTION:
+            rows.append({"plateifu": f"{30001 + k}-{ifu}", **base, "drp3qual": CRITICAL, "redsn2": 80.0})
+    return pd.DataFrame(rows)
+
+
+def gz2_entries(rng: np.random.Generator, sample: list[MangaGalaxy], taken: set[int]) -> list[Gz2Entry]:
+    """GZ2 catalogue rows of the MaNGA galaxies (every one is in the footprint), with new unique objids."""
+    ids = [int(i) for i in make_dr7objid(rng, len(sample) + len(taken)) if int(i) not in taken][:len(sample)]
+    entries = []
+    for objid, m in zip(ids, sample, strict=True):
+        ra, dec = offset_position(m.truth.ra, m.truth.dec, abs(rng.normal(0, ASTROMETRIC_JITTER)),
+                                  rng.uniform(0, 2 * np.pi))
+        entries.append(Gz2Entry(objid, replace(m.truth, ra=ra, dec=dec), m.truth.id_str, m.truth.id_str, False))
+    return entries

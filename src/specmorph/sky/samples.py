@@ -18,7 +18,7 @@ from specmorph.taxonomy import CALIFA_TYPES, CLASSES, GALAXY10_CLASSES
 _RA_RANGE = (100.0, 260.0)  # deg
 _DEC_RANGE = (-5.0, 60.0)  # deg
 _GZ2_RA0 = 150.0  # deg
-_ASTROMETRIC_JITTER = 0.3  # arcsec, rms offset between CALIFA and SDSS/GZ2 positions
+ASTROMETRIC_JITTER = 0.3  # arcsec, rms offset between CALIFA and SDSS/GZ2 positions
 _SHRED_PROB = 0.02  # a CALIFA galaxy also catalogued as a second, shredded GZ2 object
 # Class mix of the field galaxies of GZ2 (plurality classes of the main sample, approximately).
 GZ2_FIELD_MIX = {"barred_spiral": 0.14, "cigar_smooth": 0.04, "edge_on_with_bulge": 0.07,
@@ -40,7 +40,7 @@ class Gz2Entry:
     shred: bool  # a duplicate catalogue entry of a CALIFA galaxy
 
 
-def _random_positions(rng: np.random.Generator, n: int, ra_range: tuple[float, float],
+def random_positions(rng: np.random.Generator, n: int, ra_range: tuple[float, float],
                       dec_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Uniform positions on the sphere inside an RA/Dec box (deg)."""
     ra = rng.uniform(*ra_range, size=n)
@@ -54,7 +54,7 @@ def gz2_ra_window(footprint_fraction: float) -> tuple[float, float]:
     return _GZ2_RA0, min(_GZ2_RA0 + width, _RA_RANGE[1])
 
 
-def _offset(ra: float, dec: float, dist_arcsec: float, angle: float) -> tuple[float, float]:
+def offset_position(ra: float, dec: float, dist_arcsec: float, angle: float) -> tuple[float, float]:
     """The position `dist_arcsec` from (ra, dec) towards position angle `angle` (rad)."""
     d = dist_arcsec / 3600
     return (ra + d * math.sin(angle) / math.cos(math.radians(dec))) % 360.0, dec + d * math.cos(angle)
@@ -73,7 +73,7 @@ def califa_sample(rng: np.random.Generator, n: int) -> list[GalaxyTruth]:
     mix = calibration()["type_mix"]
     types = [t for t in CALIFA_TYPES if mix.get(t, 0) > 0]
     p = np.array([mix[t] for t in types])
-    ra, dec = _random_positions(rng, n, _RA_RANGE, _DEC_RANGE)
+    ra, dec = random_positions(rng, n, _RA_RANGE, _DEC_RANGE)
     out = []
     for i in range(n):
         hubtyp = types[rng.choice(len(types), p=p / p.sum())]
@@ -100,14 +100,14 @@ def gz2_sample(rng: np.random.Generator, califa: list[GalaxyTruth], n_field: int
     for g in califa:
         if not lo <= g.ra < hi:
             continue
-        ra, dec = _offset(g.ra, g.dec, abs(rng.normal(0, _ASTROMETRIC_JITTER)), rng.uniform(0, 2 * np.pi))
+        ra, dec = offset_position(g.ra, g.dec, abs(rng.normal(0, ASTROMETRIC_JITTER)), rng.uniform(0, 2 * np.pi))
         entries.append(Gz2Entry(next(objids), replace(g, ra=ra, dec=dec), g.id_str, g.id_str, False))
         if rng.uniform() < _SHRED_PROB:
-            ra, dec = _offset(g.ra, g.dec, rng.uniform(1.2, 2.5), rng.uniform(0, 2 * np.pi))
+            ra, dec = offset_position(g.ra, g.dec, rng.uniform(1.2, 2.5), rng.uniform(0, 2 * np.pi))
             entries.append(Gz2Entry(next(objids), replace(g, ra=ra, dec=dec), g.id_str, g.id_str, True))
     names = list(GZ2_FIELD_MIX)
     p = np.array([GZ2_FIELD_MIX[k] for k in names])
-    ra, dec = _random_positions(rng, n_field, (lo, hi), _DEC_RANGE)
+    ra, dec = random_positions(rng, n_field, (lo, hi), _DEC_RANGE)
     for i in range(n_field):
         objid = next(objids)
         label = names[rng.choice(len(names), p=p / p.sum())]
@@ -148,7 +148,7 @@ def galaxy10_sample(rng: np.random.Generator, n: int, gz2: list[Gz2Entry]) -> li
             continue
         if code <= 1:  # disturbed / merging: an underlying disc galaxy, rendered distorted
             name = str(rng.choice(["unbarred_loose_spiral", "unbarred_tight_spiral", "in_between_smooth"]))
-        ra, dec = _random_positions(rng, 1, (0.0, 360.0), (-20.0, 35.0))
+        ra, dec = random_positions(rng, 1, (0.0, 360.0), (-20.0, 35.0))
         out.append(draw_galaxy(rng, f"G10_{i:06d}", float(ra[0]), float(dec[0]), None,
                                label_name=name, galaxy10=code, field=True))
     return out

@@ -15,9 +15,9 @@ from tqdm import tqdm
 
 from specmorph.io.atomic import atomic_dir, atomic_file
 from specmorph.io.catalogs import write_table
-from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.io.layout import CUBE_SUFFIX, DRPALL_PATH, LAYOUT, cube_file
 from specmorph.params import ParamsError
-from specmorph.sky import catalogs, cube, observe, votes
+from specmorph.sky import catalogs, cube, manga, observe, votes
 from specmorph.sky.render import half_light
 from specmorph.sky.samples import Gz2Entry, califa_sample, galaxy10_sample, gz2_sample
 from specmorph.sky.truth import GalaxyTruth
@@ -46,8 +46,18 @@ class SkyConfig:
     # Positive control (issue 16): 0 = the cubes follow the real sample; > 0 = a ripple across each
     # cube's spectra names the galaxy's class, which the images do not show (`cube.class_tag`).
     spectral_information: float = 0.0
+    # Whose cubes (`ingest.survey`): califa (n_califa eCALIFA cubes), manga (n_manga MaNGA LOGCUBEs and a
+    # DRPall table) or both. MaNGA cubes are built on manga_spaxels x manga_spaxels 1″ spaxels (0.5″ in
+    # the file), which crops the larger bundles: a full 127-fibre cube would be ~5x the disk and time.
+    survey: str = "califa"
+    n_manga: int = 0
+    manga_spaxels: int = 16
 
     def __post_init__(self) -> None:
+        if self.survey not in ("califa", "manga", "both"):
+            raise ParamsError(f"params.yaml: ingest.survey = {self.survey!r}; expected califa | manga | both")
+        if self.survey != "califa" and self.n_manga < 1:
+            raise ParamsError(f"params.yaml: ingest.survey = {self.survey} needs sky.<profile>.n_manga >= 1")
         if not 0.0 <= self.spectral_information <= 1.0:
             raise ParamsError("params.yaml: sky.spectral_information must be in [0, 1], "
                               f"got {self.spectral_information}")
@@ -76,6 +86,12 @@ def _render_task(task: tuple) -> np.ndarray | int:
         flux, error, badpix = cube.build_cube(g, cfg.cube_n_wave, cfg.cube_nx, cfg.cube_ny, rng=rng,
                                               spectral_information=cfg.spectral_information)
         cube.write_cube(path, g, flux, error, badpix)
+        return 0
+    if kind == 4:  # MaNGA LOGCUBE, built as an eCALIFA cube and re-sampled into MaNGA's format
+        flux, error, badpix = cube.build_cube(g.truth, cfg.cube_n_wave, cfg.manga_spaxels, cfg.manga_spaxels,
+                                              rng=rng, spectral_information=cfg.spectral_information)
+        manga.write_logcube(path, g.truth, manga.logcube_from_califa(flux, error, badpix, g.bundle),
+                            g.truth.id_str, g.mangaid)
         return 0
     if kind == 3:  # Galaxy10 DECaLS image
         return observe.render_cutout(g, GALAXY10_SIZE, DECALS_PIXSCALE, rng=rng)
@@ -111,13 +127,16 @@ def generate_survey(out_dir: Path, cfg: SkyConfig) -> dict:
     """
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as work:
-        paths = {k: work / v for k, v in LAYOUT.items()}
+        paths = {k: work / v for k, v in LAYOUT.items()} | {"drpall_path": work / DRPALL_PATH}
         for key in ("cube_dir", "cutout_dir", "gz2_image_dir", "truth_dir"):
             paths[key].mkdir(parents=True)
         for key in ("morphology_path", "cutout_index_path", "gz2_catalog_path", "galaxy10_path"):
             paths[key].parent.mkdir(parents=True, exist_ok=True)
         summary = _write_all(paths, cfg)
-        (work / "manifest.json").write_text(json.dumps({"config": asdict(cfg), **summary}, indent=2))
+        config = asdict(cfg)
+        if cfg.survey == "califa":  # an eCALIFA-only survey's manifest is what it was before MaNGA existed
+            config = {k: v for k, v in config.items() if k not in ("survey", "n_manga", "manga_spaxels")}
+        (work / "manifest.json").write_text(json.dumps({"config": config, **summary}, indent=2))
     log.info("mock survey written to %s: %s", out_dir, summary)
     return summary
 
@@ -128,16 +147,25 @@ def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
     gz2 = gz2_sample(pop_rng, califa, cfg.n_gz2_field, cfg.gz2_footprint_fraction)
     g10 = galaxy10_sample(pop_rng, cfg.n_galaxy10, gz2)
 
-    write_table(catalogs.morphology_table(califa), paths["morphology_path"])
+    if cfg.survey == "manga":
+        califa, gz2 = [], [e for e in gz2 if not e.califa_name]  # the same field; no eCALIFA galaxy
+    mangas = _write_manga(paths, cfg, {e.dr7objid for e in gz2})
+    gz2 = gz2 + mangas[1]
+    ifs = califa + [m.truth for m in mangas[0]]  # every galaxy with a cube
+
+    morphology = catalogs.morphology_table(ifs)
+    if mangas[0]:  # the column says whose cube each galaxy has (absent: all eCALIFA)
+        morphology["survey"] = ["califa"] * len(califa) + ["manga"] * len(mangas[0])
+    write_table(morphology, paths["morphology_path"])
     cube_tasks = [(0, g, cfg.seed, i, paths["cube_dir"] / f"{g.id_str}{CUBE_SUFFIX}", cfg)
                   for i, g in enumerate(califa)]
     for _ in _run(cube_tasks, cfg.workers, "eCALIFA cubes"):
         pass
     cutout_tasks = [(1, g, cfg.seed, i, paths["cutout_dir"] / f"{g.id_str}.jpg", cfg)
-                    for i, g in enumerate(califa)]
+                    for i, g in enumerate(ifs)]
     for _ in _run(cutout_tasks, cfg.workers, "SDSS cutouts"):
         pass
-    index = [{"name": g.id_str, "ra": g.ra, "dec": g.dec, "file": f"cutouts/{g.id_str}.jpg"} for g in califa]
+    index = [{"name": g.id_str, "ra": g.ra, "dec": g.dec, "file": f"cutouts/{g.id_str}.jpg"} for g in ifs]
     write_table(catalogs.cutout_index(index), paths["cutout_index_path"])
 
     vote_rng = np.random.default_rng([cfg.seed, 98])
@@ -155,9 +183,30 @@ def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
             g = g10[i]
             writer.write(i, image, g.galaxy10, g.ra, g.dec, g.redshift)
 
-    _write_truth(paths["truth_dir"], califa, gz2, g10)
-    return {"n_califa": len(califa), "n_gz2": len(gz2), "n_gz2_califa": sum(bool(e.califa_name) for e in gz2),
-            "n_galaxy10": len(g10)}
+    _write_truth(paths["truth_dir"], ifs, gz2, g10)
+    summary = {"n_califa": len(califa), "n_gz2": len(gz2), "n_gz2_califa": sum(bool(e.califa_name) for e in gz2),
+               "n_galaxy10": len(g10)}
+    return summary | ({"n_manga": len(mangas[0])} if mangas[0] else {})
+
+
+def _write_manga(paths: dict[str, Path], cfg: SkyConfig, taken: set[int]
+                 ) -> tuple[list[manga.MangaGalaxy], list[Gz2Entry]]:
+    """The MaNGA sample (survey manga or both): its DRPall table and LOGCUBEs, and its GZ2 rows.
+
+    Drawn from its own random stream, so the eCALIFA, GZ2 field and Galaxy10 samples are the same with
+    or without it. Returns nothing for survey califa.
+    """
+    if cfg.survey == "califa":
+        return [], []
+    rng = np.random.default_rng([cfg.seed, 97])
+    sample = manga.manga_sample(rng, cfg.n_manga, cfg.gz2_footprint_fraction)
+    paths["drpall_path"].parent.mkdir(parents=True, exist_ok=True)
+    manga.write_drpall(paths["drpall_path"], manga.drpall_rows(rng, sample))
+    tasks = [(4, m, cfg.seed, i, paths["cube_dir"] / cube_file(m.truth.id_str, "manga"), cfg)
+             for i, m in enumerate(sample)]
+    for _ in _run(tasks, cfg.workers, "MaNGA cubes"):
+        pass
+    return sample, manga.gz2_entries(rng, sample, taken)
 
 
 def _write_truth(truth_dir: Path, califa: list[GalaxyTruth], gz2: list[Gz2Entry],
