@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     if source not in SOURCES:
         raise ParamsError(f"params.yaml: ingest.source = {source!r}; expected one of {' | '.join(SOURCES)}")
     out_dir = Path(args.out_dir)
-    if source != "synthetic" and ingest.get("survey", "califa") != "califa":
-        raise ParamsError(f"params.yaml: ingest.survey = {ingest['survey']!r} is built for source: synthetic only "
-                          "(the mock's MaNGA cubes); MaNGA from local files or the archive is not built yet")
+    if source == "remote" and ingest.get("survey", "califa") != "califa":
+        raise ParamsError(f"params.yaml: ingest.survey = {ingest['survey']!r} is built for source: synthetic or "
+                          "local; the MaNGA download (DRPall table and LOGCUBEs) is not built yet")
     if source == "remote":
         summary = _remote(params, ingest, out_dir)
     else:

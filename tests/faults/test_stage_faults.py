@@ -92,10 +92,10 @@ def _empty_first_image(raw: Path, out: Path) -> str:
     return first.name
 
 
-def _local_params(root: Path, raw: Path, survey: str = "califa") -> Path:
-    """params.yaml for `ingest.source: local` on the survey's own files (and `ingest.survey`)."""
+def _local_params(root: Path, raw: Path, survey: str = "califa", source: str = "local") -> Path:
+    """params.yaml for `ingest.source: local` on the survey's own files (and `ingest.survey`, `source`)."""
     doc = yaml.safe_load((root / "params.yaml").read_text())
-    doc["ingest"] = {"source": "local", "link": "copy", "survey": survey, "local": {
+    doc["ingest"] = {"source": source, "link": "copy", "survey": survey, "local": {
         "morphology_path": str(raw / "califa/morphology.csv"), "cube_dir": str(raw / "califa/cubes"),
         "cutout_index_path": str(raw / "sdss/index.csv"), "gz2_catalog_path": str(raw / "gz2/gz2_hart16.csv"),
         "gz2_image_dir": str(raw / "gz2/images"), "galaxy10_path": str(raw / "galaxy10/Galaxy10_DECals.h5")}}
@@ -109,7 +109,8 @@ class StageCase:
     name: str
     stage: str
     breaks: Callable[[Path, Path], str]  # (the survey copy, the stage's output dir) -> text the error must name
-    survey: str = "califa"  # ingest cases: the params' ingest.survey
+    survey: str = "califa"  # ingest cases: the params' ingest.survey and ingest.source
+    source: str = "local"
 
 
 def _nan_dec(raw: Path, out: Path) -> str:
@@ -141,8 +142,8 @@ CASES = [
     StageCase("prepare_cubes: a truncated cube", "prepare_cubes", lambda raw, out: _truncate_first_cube(raw)),
     StageCase("spectra: a truncated cube", "spectra", lambda raw, out: _truncate_first_cube(raw)),
     StageCase("ingest (local): a galaxy's cube missing", "ingest", _missing_cube),
-    StageCase("ingest (local): survey manga, not built for local files", "ingest",
-              lambda raw, out: "ingest.survey = 'manga'", survey="manga"),
+    StageCase("ingest (remote): survey manga, whose download is not built", "ingest",
+              lambda raw, out: "ingest.survey = 'manga'", survey="manga", source="remote"),
 ]
 
 
@@ -154,7 +155,7 @@ def test_a_stage_stops_on_a_bad_input_with_one_line_and_no_output(case, survey, 
     out.mkdir()
     names = case.breaks(raw, out)
     before = set(out.rglob("*"))
-    params = _local_params(survey, raw, case.survey) if case.stage == "ingest" else None
+    params = _local_params(survey, raw, case.survey, case.source) if case.stage == "ingest" else None
     run = _run(survey, case.stage, raw, out, params)
     head = f"stage {case.stage}: "
     error = run.stderr[run.stderr.find(head):] if head in run.stderr else ""  # a list of problems may follow

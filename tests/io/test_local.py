@@ -17,7 +17,7 @@ from specmorph.io import local
 from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology
 from specmorph.io.cubes import read_cube
 from specmorph.io.galaxy10 import open_galaxy10
-from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.io.layout import CUBE_SUFFIX, LAYOUT, cube_file
 from specmorph.io.local import LocalSources, ingest_local
 from specmorph.params import ParamsError
 from specmorph.sky.survey import SkyConfig, generate_survey
@@ -195,3 +195,27 @@ def test_stage_ingests_local_sources(user, tmp_path, stage):
     with pytest.raises(ParamsError, match=r"ingest\.source = 'ftp'; expected one of synthetic \| local \| remote"):
         main(["--params", str(_params(tmp_path, "ftp", paths)), "--out-dir", str(tmp_path / "raw2")])
     assert not (tmp_path / "raw2").exists()
+
+
+def test_local_manga_logcubes_join_the_tree_with_their_survey(tmp_path):
+    """A user's MaNGA LOGCUBEs (one plain, one gzipped) and eCALIFA cubes in one directory, the table saying whose."""
+    mock = tmp_path / "mock"
+    generate_survey(mock, SkyConfig(n_califa=3, n_gz2_field=4, n_galaxy10=2, cutout_size=48, cube_nx=6, cube_ny=6,
+                                    workers=1, gz2_footprint_fraction=1.0, survey="both", n_manga=2,
+                                    manga_spaxels=6))
+    morph = pd.read_csv(mock / LAYOUT["morphology_path"], dtype={"name": str})
+    first_manga = mock / LAYOUT["cube_dir"] / cube_file(morph.loc[morph["survey"] == "manga", "name"].iloc[0], "manga")
+    first_manga.with_suffix("").write_bytes(gzip.decompress(first_manga.read_bytes()))  # manga-...-LOGCUBE.fits
+    first_manga.unlink()
+    src = LocalSources(*(mock / LAYOUT[k] for k in ("morphology_path", "cube_dir", "cutout_index_path",
+                                                    "gz2_catalog_path", "gz2_image_dir", "galaxy10_path")))
+    out = tmp_path / "raw"
+    ingest_local(src, out, link="copy")
+    placed = read_morphology(out / LAYOUT["morphology_path"])
+    assert placed["survey"].tolist() == ["califa"] * 3 + ["manga"] * 2
+    for name, survey in zip(placed["id_str"], placed["survey"], strict=True):
+        cube = read_cube(out / LAYOUT["cube_dir"] / cube_file(name, survey))
+        assert cube.name == name and np.isfinite(cube.flux).any()
+    (mock / LAYOUT["cube_dir"] / cube_file(placed["id_str"].iloc[4], "manga")).unlink()
+    with pytest.raises(InputError, match=r"no cube for 1 of 5 galaxies .* for survey manga\): 1000[12]-"):
+        ingest_local(src, tmp_path / "raw2", link="copy")

@@ -22,7 +22,9 @@ from specmorph.io.atomic import atomic_dir
 from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, write_table
 from specmorph.io.cubes import wavelength_axis
 from specmorph.io.galaxy10 import open_galaxy10
-from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.io.layout import CUBE_SUFFIX, LAYOUT, cube_file
+from specmorph.io.manga import EXTENSIONS as MANGA_EXTENSIONS
+from specmorph.io.manga import is_logcube
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +63,32 @@ def _listed(names: Sequence[str]) -> str:
     return ", ".join(names[:_MAX_LISTED]) + (" ..." if len(names) > _MAX_LISTED else "")
 
 
-def find_cube(cube_dir: Path, name: str) -> Path | None:
-    """The cube of galaxy `name` in `cube_dir` (`<name>.V500.rscube.fits.gz`, else `.fits`), or None."""
-    for suffix in (CUBE_SUFFIX, PLAIN_CUBE_SUFFIX):
-        path = cube_dir / f"{name}{suffix}"
+def find_cube(cube_dir: Path, name: str, survey: str = "califa") -> Path | None:
+    """The cube of galaxy `name` in `cube_dir` (`io.layout.cube_file`, gzipped or not), or None."""
+    gzipped = cube_dir / cube_file(name, survey)
+    for path in (gzipped, gzipped.with_suffix("")):  # x.fits.gz, else x.fits
         if path.is_file():
             return path
     return None
 
 
 def check_cube_header(path: Path) -> None:
-    """Checks, from the header alone, that `path` is a cube with a linear wavelength axis (FITS axis 3).
+    """Checks, from the headers alone, that `path` is a cube the readers take.
 
     Args:
-        path: A V500 cube; the flux is the primary HDU or, when that is empty, a FLUX extension.
+        path: A V500 cube (the flux is the primary HDU or, when that is empty, a FLUX extension, with a
+            linear wavelength axis 3), or a MaNGA LOGCUBE (FLUX, IVAR, MASK and WAVE extensions).
     """
     try:
+        if is_logcube(path):
+            with fits.open(path) as hdul:
+                missing = [e for e in MANGA_EXTENSIONS if e not in hdul]
+                naxis = hdul["FLUX"].header.get("NAXIS") if "FLUX" in hdul else None
+            if missing:
+                raise InputError(f"{path}: not a MaNGA LOGCUBE: no {', '.join(missing)} extension(s)")
+            if naxis != 3:
+                raise InputError(f"{path}: FLUX has NAXIS={naxis}; expected a cube (NAXIS=3)")
+            return
         header = fits.getheader(path, 0)
         if header.get("NAXIS", 0) == 0:
             header = fits.getheader(path, "FLUX")
@@ -127,12 +139,12 @@ def validate(paths: dict[str, Path], gz2_columns: Sequence[str] = ()) -> _Plan:
         problems.append(str(err))
     if morph is not None:
         cube_dir = paths["cube_dir"]
-        found = {n: find_cube(cube_dir, n) for n in morph["id_str"]}
+        found = {n: find_cube(cube_dir, n, s) for n, s in zip(morph["id_str"], morph["survey"], strict=True)}
         missing = [n for n, p in found.items() if p is None]
         if missing:
             problems.append(f"{cube_dir}: no cube for {len(missing)} of {len(found)} galaxies in "
-                            f"{paths['morphology_path']} (expected <name>{CUBE_SUFFIX} or <name>{PLAIN_CUBE_SUFFIX}):"
-                            f" {', '.join(missing)}")
+                            f"{paths['morphology_path']} (expected <name>{CUBE_SUFFIX} or <name>{PLAIN_CUBE_SUFFIX}"
+                            f", or {cube_file('<plate-ifu>', 'manga')} for survey manga): {', '.join(missing)}")
         cubes = {n: p for n, p in found.items() if p is not None}
         for path in tqdm(cubes.values(), desc="cube headers", unit="cube", disable=len(cubes) < 50):
             try:
@@ -206,15 +218,19 @@ def _materialise(plan: _Plan, paths: dict[str, Path], work: Path, link: str) -> 
         dst[key].mkdir(parents=True)
     dst["galaxy10_path"].parent.mkdir(parents=True)
     morph = plan.morph
-    write_table(pd.DataFrame({"name": morph["id_str"], "ra": morph["ra"], "dec": morph["dec"],
-                              "redshift": morph["redshift"], "hubtyp": morph["hubtyp"]}), dst["morphology_path"])
+    table = pd.DataFrame({"name": morph["id_str"], "ra": morph["ra"], "dec": morph["dec"],
+                          "redshift": morph["redshift"], "hubtyp": morph["hubtyp"]})
+    if (morph["survey"] != "califa").any():  # as the mock writes it: the column only where MaNGA is present
+        table["survey"] = morph["survey"]
+    write_table(table, dst["morphology_path"])
     cut = plan.cutouts
     files = [f"{_CUTOUT_SUBDIR}/{n}{_image_suffix(Path(p))}"
              for n, p in zip(cut["id_str"], cut["path"], strict=True)]
     write_table(pd.DataFrame({"name": cut["id_str"], "ra": cut["ra"], "dec": cut["dec"], "file": files}),
                 dst["cutout_index_path"])
     gz2_src = paths["gz2_catalog_path"]
-    moves = [(p, dst["cube_dir"] / f"{n}{CUBE_SUFFIX}") for n, p in plan.cubes.items()]
+    survey_of = dict(zip(morph["id_str"], morph["survey"], strict=True))
+    moves = [(p, dst["cube_dir"] / cube_file(n, survey_of[n])) for n, p in plan.cubes.items()]
     moves += [(Path(p), dst["cutout_index_path"].parent / f) for p, f in zip(cut["path"], files, strict=True)]
     moves += [(paths["gz2_image_dir"] / f"{i}.jpg", dst["gz2_image_dir"] / f"{i}.jpg") for i in plan.gz2_ids]
     moves.append((paths["galaxy10_path"], dst["galaxy10_path"]))
@@ -224,7 +240,7 @@ def _materialise(plan: _Plan, paths: dict[str, Path], work: Path, link: str) -> 
         write_table(read_table(gz2_src, dtype={"dr7objid": str}), dst["gz2_catalog_path"])
     used: Counter = Counter()
     for src, target in tqdm(moves, desc="ingest local", unit="file"):
-        plain_cube = src.name.endswith(PLAIN_CUBE_SUFFIX) and target.name.endswith(CUBE_SUFFIX)
+        plain_cube = src.name.endswith(".fits") and target.name.endswith(".fits.gz")
         used[_gzip(src, target) if plain_cube else _place(src, target, link)] += 1
     return used
 
