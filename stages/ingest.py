@@ -40,6 +40,8 @@ def _local(ingest: dict, out_dir: Path) -> dict:
 def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
     remote = dict(ingest.get("remote") or {})
     sources = build(RemoteSources, remote.pop("sources", None) or {}, "ingest.remote.sources")
+    if ingest.get("survey", "califa") == "manga":  # the DRPall table as the sample, LOGCUBEs as the cubes
+        sources = sources.for_manga()
     options = build(RemoteOptions, remote, "ingest.remote")
     radius = typed(params, "crossmatch", CrossmatchSection).radius_arcsec  # the crossmatch stage's, so all match
     result = ingest_remote(sources, options, out_dir, seed=shared(params).seed, radius_arcsec=radius,
@@ -58,9 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     if source not in SOURCES:
         raise ParamsError(f"params.yaml: ingest.source = {source!r}; expected one of {' | '.join(SOURCES)}")
     out_dir = Path(args.out_dir)
-    if source == "remote" and ingest.get("survey", "califa") != "califa":
-        raise ParamsError(f"params.yaml: ingest.survey = {ingest['survey']!r} is built for source: synthetic or "
-                          "local; the MaNGA download (DRPall table and LOGCUBEs) is not built yet")
+    if source == "remote" and ingest.get("survey", "califa") == "both":
+        raise ParamsError("params.yaml: ingest.survey = 'both' with source: remote is not built yet; fetch "
+                          "califa and manga into two runs, or use source: local with both surveys' files")
     if source == "remote":
         summary = _remote(params, ingest, out_dir)
     else:

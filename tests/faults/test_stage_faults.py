@@ -142,8 +142,8 @@ CASES = [
     StageCase("prepare_cubes: a truncated cube", "prepare_cubes", lambda raw, out: _truncate_first_cube(raw)),
     StageCase("spectra: a truncated cube", "spectra", lambda raw, out: _truncate_first_cube(raw)),
     StageCase("ingest (local): a galaxy's cube missing", "ingest", _missing_cube),
-    StageCase("ingest (remote): survey manga, whose download is not built", "ingest",
-              lambda raw, out: "ingest.survey = 'manga'", survey="manga", source="remote"),
+    StageCase("ingest (remote): survey both, whose download is not built", "ingest",
+              lambda raw, out: "ingest.survey = 'both'", survey="both", source="remote"),
 ]
 
 

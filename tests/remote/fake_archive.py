@@ -15,7 +15,7 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.io.layout import CUBE_SUFFIX, DRPALL_PATH, LAYOUT, cube_file
 from specmorph.remote.sources import RemoteSources
 from specmorph.sky.survey import SkyConfig, generate_survey
 from specmorph.taxonomy import CALIFA_TYPES
@@ -64,7 +64,7 @@ class Archive:
 
     server: object
     mock: Path
-    table_format: str = "ecalifa"
+    table_format: str = "ecalifa"  # ecalifa | dr3 | drpall (a MaNGA mock: serves its DRPall and LOGCUBEs)
     gz2_offset_arcsec: tuple[float, float] | None = None  # move every GZ2 position by a uniform draw in this range
 
     def __post_init__(self) -> None:
@@ -81,17 +81,28 @@ class Archive:
             self.gz2_table = self.gz2.to_csv(index=False).encode()
 
     def cube_path(self, name: str) -> str:
+        if self.table_format == "drpall":  # MaNGA's SAS tree: <plate>/stack/manga-<plate>-<ifu>-LOGCUBE.fits.gz
+            return f"manga/{name.split('-')[0]}/stack/{cube_file(name, 'manga')}"
         return f"cubes/{name}{CUBE_SUFFIX}"
+
+    def cube_bytes(self, name: str) -> bytes:
+        return (self.mock / LAYOUT["cube_dir"] / cube_file(name, self.survey)).read_bytes()
+
+    @property
+    def survey(self) -> str:
+        return "manga" if self.table_format == "drpall" else "califa"
 
     def publish(self, skip_cubes: tuple[str, ...] = ()) -> Archive:
         """Serves every product; cubes of `skip_cubes` are left out (404)."""
         s = self.server
-        table = ecalifa_table(self.morph) if self.table_format == "ecalifa" else dr3_table(self.morph)
-        s.add("califa/table.csv", table, "text/plain")
+        if self.table_format == "drpall":
+            s.add("manga/drpall-v3_1_1.fits", (self.mock / DRPALL_PATH).read_bytes(), "application/fits")
+        else:
+            table = ecalifa_table(self.morph) if self.table_format == "ecalifa" else dr3_table(self.morph)
+            s.add("califa/table.csv", table, "text/plain")
         for name in self.names:
             if name not in skip_cubes:
-                s.add(self.cube_path(name), (self.mock / LAYOUT["cube_dir"] / f"{name}{CUBE_SUFFIX}").read_bytes(),
-                      "application/fits")
+                s.add(self.cube_path(name), self.cube_bytes(name), "application/fits")
         for name, ra, dec in zip(self.morph["name"], self.morph["ra"], self.morph["dec"], strict=True):
             s.add(CUTOUT_TEMPLATE.split("?")[0].format(ra=ra, dec=dec),
                   (self.mock / LAYOUT["cutout_dir"] / f"{name}.jpg").read_bytes(), "image/jpeg")
@@ -112,6 +123,8 @@ class Archive:
         s = self.server
         values = {"califa_table_url": s.url("califa/table.csv"), "califa_table_format": self.table_format,
                   "califa_table_sha256": "", "cube_url_template": s.url("cubes/{name}" + CUBE_SUFFIX),
+                  "manga_drpall_url": s.url("manga/drpall-v3_1_1.fits"),
+                  "manga_cube_url_template": s.url("manga/{plate}/stack/manga-{plate}-{ifudesign}-LOGCUBE.fits.gz"),
                   "cutout_url_template": s.url(CUTOUT_TEMPLATE), "cutout_size": 48,
                   "gz2_table_url": s.url("gz2/gz2_hart16.csv.gz"),
                   "gz2_image_url_template": s.url(GZ2_IMAGE_TEMPLATE), "gz2_image_size": 48,

@@ -52,7 +52,8 @@ def test_urls_are_built_from_the_templates():
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("cube_url_template", "https://x/{galaxy}.fits.gz", r"needs the fields \['name'\]"),
+    ("cube_url_template", "https://x/{galaxy}.fits.gz", "needs the field name, or plate and ifudesign"),
+    ("manga_cube_url_template", "https://x/{plate}.fits.gz", "needs the field name, or plate and ifudesign"),
     ("cutout_url_template", "https://x/?ra={ra}", r"needs the fields \['dec', 'ra'\]"),
     ("gz2_image_url_template", "https://x/?ra={ra}&dec={dec}&z={z}", r"may use only"),
     ("cube_url_template", "https://x/{name", "not a valid template"),
@@ -218,3 +219,12 @@ def test_live_gz2_table_first_rows():
 @pytest.mark.remote_data
 def test_live_galaxy10_is_hdf5():
     assert _head_bytes(GALAXY10_URL, 8) == HDF5_SIGNATURE
+
+
+@pytest.mark.remote_data
+def test_live_manga_drpall_and_logcube_headers():
+    """MaNGA DR17: the DRPall file is FITS, and a well-known LOGCUBE (8485-1901) names itself in its header."""
+    src = RemoteSources()
+    assert _head_bytes(src.manga_drpall_url, 30).startswith(b"SIMPLE  =")
+    header = _cube_header(_head_bytes(src.for_manga().cube_url("8485-1901"), 65536))
+    assert header["PLATEIFU"] == "8485-1901"

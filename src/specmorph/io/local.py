@@ -72,6 +72,11 @@ def find_cube(cube_dir: Path, name: str, survey: str = "califa") -> Path | None:
     return None
 
 
+def _header_shape(header: fits.Header) -> tuple[int, ...]:
+    """(NAXIS1, NAXIS2, ...) of an HDU from its header: FITS order, fastest axis first."""
+    return tuple(int(header[f"NAXIS{i}"]) for i in range(1, int(header.get("NAXIS", 0)) + 1))
+
+
 def check_cube_header(path: Path) -> None:
     """Checks, from the headers alone, that `path` is a cube the readers take.
 
@@ -83,11 +88,16 @@ def check_cube_header(path: Path) -> None:
         if is_logcube(path):
             with fits.open(path) as hdul:
                 missing = [e for e in MANGA_EXTENSIONS if e not in hdul]
-                naxis = hdul["FLUX"].header.get("NAXIS") if "FLUX" in hdul else None
+                shapes = {e: _header_shape(hdul[e].header) for e in MANGA_EXTENSIONS if e in hdul}
             if missing:
                 raise InputError(f"{path}: not a MaNGA LOGCUBE: no {', '.join(missing)} extension(s)")
-            if naxis != 3:
-                raise InputError(f"{path}: FLUX has NAXIS={naxis}; expected a cube (NAXIS=3)")
+            if len(shapes["FLUX"]) != 3:
+                raise InputError(f"{path}: FLUX has shape {shapes['FLUX']}; expected a cube (3 axes)")
+            for ext in ("IVAR", "MASK"):
+                if shapes[ext] != shapes["FLUX"]:
+                    raise InputError(f"{path}: {ext} has shape {shapes[ext]}, FLUX has {shapes['FLUX']}")
+            if shapes["WAVE"] != shapes["FLUX"][2:]:
+                raise InputError(f"{path}: WAVE has {shapes['WAVE']} values, FLUX {shapes['FLUX'][2]} channels")
             return
         header = fits.getheader(path, 0)
         if header.get("NAXIS", 0) == 0:

@@ -13,6 +13,7 @@ from astropy.coordinates import SkyCoord, search_around_sky
 
 from specmorph.errors import InputError
 from specmorph.io.catalogs import GZ2_COLUMNS, parse_hubtyp, read_ecsv
+from specmorph.io.manga import read_drpall, select_drpall
 from specmorph.taxonomy import CALIFA_TYPES
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,9 @@ def read_califa_table(path: str | Path, table_format: str) -> pd.DataFrame:
 
     Args:
         path: The table.
-        table_format: 'ecalifa' (ECSV with Name, RA, DEC, z, type) or 'dr3' (headerless CSV: CALIFAID,
-            REALNAME, DBName, RA, DE, hubtyp code, bar, merg; the cube files use DBName; no redshift).
+        table_format: 'ecalifa' (ECSV with Name, RA, DEC, z, type), 'dr3' (headerless CSV: CALIFAID,
+            REALNAME, DBName, RA, DE, hubtyp code, bar, merg; the cube files use DBName; no redshift) or
+            'drpall' (MaNGA's DRPall FITS table: `io.manga.select_drpall`'s observations, named by plate-IFU).
 
     Returns:
         name, ra, dec (deg), redshift (NaN for dr3: taken from the cubes later), hubtyp (type string or None).
@@ -80,7 +82,13 @@ def read_califa_table(path: str | Path, table_format: str) -> pd.DataFrame:
         codes = pd.to_numeric(df["hubtyp"], errors="coerce")  # the real table has '11' and '11.0'
         types = [c if np.isfinite(c) else raw for c, raw in zip(codes, df["hubtyp"], strict=True)]
         return _morphology(path, df["DBName"], df["RA"], df["DE"], [np.nan] * len(df), types)
-    raise ValueError(f"table_format={table_format!r}; expected ecalifa or dr3")
+    if table_format == "drpall":  # MaNGA: one usable observation per galaxy, named by plate-IFU, no Hubble type
+        kept, dropped = select_drpall(read_drpall(path))
+        for plate_ifu, reason in zip(dropped["plateifu"], dropped["reason"], strict=True):
+            log.info("%s: %s left out: %s", path.name, plate_ifu, reason)
+        z = kept["redshift"].where(kept["redshift"] > 0)  # NSA's -9999: unknown, taken from the cube later
+        return _morphology(path, kept["plateifu"], kept["ra"], kept["dec"], z, ["U"] * len(kept))
+    raise ValueError(f"table_format={table_format!r}; expected ecalifa, dr3 or drpall")
 
 
 def expand_types(types: Sequence[str]) -> set[str]:

@@ -23,6 +23,11 @@ and in public code that uses them (none could be reached from the machine this w
   at its RA/Dec instead; `gz2_image_dir` (+ `gz2_mapping_path`) uses the unzipped official images.
 - Galaxy10 DECaLS (Leung & Bovy 2019; 17,736 images, ~2.7 GB): zenodo.org/records/10845026, sha256 as
   published by the astroNN documentation and used by several public loaders.
+- MaNGA DR17 (`ingest.survey: manga`): the DRP summary table `drpall-v3_1_1.fits` and the per-observation
+  `manga-<plate>-<ifudesign>-LOGCUBE.fits.gz` under `<plate>/stack/`, on the Science Archive Server at
+  data.sdss.org/sas/dr17/manga/spectro/redux/v3_1_1/ (the DR17 MaNGA data-access documentation; marvin's
+  `get_drpall_table` and downloadList read the same tree). No checksum is pinned (the SAS publishes none per
+  file in this tree); sizes are estimates: DRPall ~40 MB, a LOGCUBE ~150 MB.
 - SDSS DR10 corrected frames (`cutout_method: frames`): the Science Archive Server layout
   `sas/dr10/boss/photoObj/frames/<rerun>/<run>/<camcol>/frame-<band>-<run6>-<camcol>-<field4>.fits.bz2`
   (the SDSS-III bulk-data documentation; astroquery's SDSSClass.IMAGING_URL_SUFFIX builds the same path);
@@ -35,7 +40,7 @@ and in public code that uses them (none could be reached from the machine this w
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
@@ -51,6 +56,9 @@ SDSS_DR10_CUTOUT_URL = ("http://skyservice.pha.jhu.edu/DR10/ImgCutout/getjpeg.as
                         "?ra={ra:.6f}&dec={dec:.6f}&scale={scale:.6f}&width={width}&height={height}")
 SDSS_DR17_CUTOUT_URL = ("https://skyserver.sdss.org/dr17/SkyServerWS/ImgCutout/getjpeg"
                         "?ra={ra:.6f}&dec={dec:.6f}&scale={scale:.6f}&width={width}&height={height}")
+MANGA_DR17 = "https://data.sdss.org/sas/dr17/manga/spectro/redux/v3_1_1"
+MANGA_DRPALL_URL = f"{MANGA_DR17}/drpall-v3_1_1.fits"
+MANGA_CUBE_URL = f"{MANGA_DR17}/{{plate}}/stack/manga-{{plate}}-{{ifudesign}}-LOGCUBE.fits.gz"
 GZ2_HART16_URL = "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz"
 GALAXY10_URL = "https://zenodo.org/records/10845026/files/Galaxy10_DECals.h5"
 GALAXY10_SHA256 = "19aefc477c41bb7f77ff07599a6b82a038dc042f889a111b0d4d98bb755c1571"
@@ -63,20 +71,25 @@ SDSS_DR10_FRAME_URL = ("https://data.sdss.org/sas/dr10/boss/photoObj/frames/{rer
                        "frame-{band}-{run:06d}-{camcol}-{field:04d}.fits.bz2")
 
 SDSS_PIXSCALE = 0.396127  # arcsec/px, native SDSS imaging scale
-TABLE_FORMATS = ("ecalifa", "dr3")
+TABLE_FORMATS = ("ecalifa", "dr3", "drpall")
 # Approximate sizes (B) for the dry run: the two tables as pinned above; a V500 cube (78×73×1877 flux, error
 # and flags, gzipped) 30-60 MB; a 424² SkyServer JPEG 15-40 kB; gz2_hart16.csv.gz ~0.2 GB; Galaxy10 2.7 GB;
-# an SQL answer (a few detections) ~1 kB; a corrected frame (2048×1489 float32 = 12.2 MB, bzip2) ~3-4 MB.
-EST_BYTES = {"califa_table": 1_405_700, "gz2_table": 200_000_000, "cube": 45_000_000, "cutout": 30_000,
+# an SQL answer (a few detections) ~1 kB; a corrected frame (2048×1489 float32 = 12.2 MB, bzip2) ~3-4 MB;
+# MaNGA's DRPall ~40 MB and a LOGCUBE ~150 MB (estimates).
+EST_BYTES = {"califa_table": 1_405_700, "drpall": 40_000_000, "manga_cube": 150_000_000,
+             "gz2_table": 200_000_000, "cube": 45_000_000, "cutout": 30_000,
              "gz2_image": 30_000, "galaxy10": 2_735_000_000, "sdss_field": 1_000, "frame": 3_500_000}
 # Galaxies in each sample table (for a dry run before the table is in the cache).
-EST_GALAXIES = {"ecalifa": 895, "dr3": 1369}
+EST_GALAXIES = {"ecalifa": 895, "dr3": 1369, "drpall": 10_010}  # drpall: DR17's galaxies with a final cube
 
 _FRAME_FIELDS = {"run", "camcol", "field", "band"}
-_NEEDS = {"cube_url_template": {"name"}, "cutout_url_template": {"ra", "dec"},
+_CUBE_FIELDS = ({"name"}, {"plate", "ifudesign"})  # a cube URL names the galaxy, or a MaNGA plate-IFU's two parts
+_NEEDS = {"cube_url_template": set(), "manga_cube_url_template": set(), "cutout_url_template": {"ra", "dec"},
           "gz2_image_url_template": {"ra", "dec"}, "sdss_sql_url_template": {"cmd"}, "sdss_field_sql": {"ra", "dec"},
           "sdss_frame_url_template": _FRAME_FIELDS}
-_ALLOWED = {"cube_url_template": {"name"}, "cutout_url_template": {"ra", "dec", "scale", "width", "height"},
+_ALLOWED = {"cube_url_template": {"name", "plate", "ifudesign"},
+            "manga_cube_url_template": {"name", "plate", "ifudesign"},
+            "cutout_url_template": {"ra", "dec", "scale", "width", "height"},
             "gz2_image_url_template": {"ra", "dec", "scale", "width", "height"},
             "sdss_sql_url_template": {"cmd", "ra", "dec"}, "sdss_field_sql": {"ra", "dec"},
             "sdss_frame_url_template": _FRAME_FIELDS | {"rerun"}}
@@ -98,8 +111,9 @@ class RemoteSources:
 
     califa_table_url: str = ECALIFA_TABLE_URL
     califa_table_format: str = "ecalifa"  # ecalifa (ECSV: Name, RA, DEC, z, type) | dr3 (DBName, RA, DE, hubtyp)
+    # | drpall (MaNGA's DRPall FITS table, set by ingest.survey: manga from the manga_* keys below)
     califa_table_sha256: str = ECALIFA_TABLE_SHA256  # "" skips the check
-    cube_url_template: str = ECALIFA_CUBE_URL  # {name}
+    cube_url_template: str = ECALIFA_CUBE_URL  # {name}, or {plate} and {ifudesign} of a MaNGA plate-IFU name
     cutout_url_template: str = SDSS_DR10_CUTOUT_URL  # {ra} {dec} (deg) {scale} (arcsec/px) {width} {height} (px)
     cutout_scale: float = SDSS_PIXSCALE  # arcsec/px: 424 px span 168", a CALIFA galaxy's whole disc
     cutout_size: int = 424  # px
@@ -110,6 +124,9 @@ class RemoteSources:
     gz2_image_size: int = 424  # px, as the GZ2 images
     gz2_image_dir: str = ""  # instead of cutouts: unzipped official GZ2 images, <dr7objid>.jpg or <asset_id>.jpg
     gz2_mapping_path: str = ""  # with <asset_id>.jpg images: gz2_filename_mapping.csv (objid, asset_id)
+    manga_drpall_url: str = MANGA_DRPALL_URL  # ingest.survey: manga: the sample table
+    manga_drpall_sha256: str = ""
+    manga_cube_url_template: str = MANGA_CUBE_URL  # {plate} {ifudesign} (or {name}, the plate-IFU)
     galaxy10_url: str = GALAXY10_URL
     galaxy10_sha256: str = GALAXY10_SHA256
     sdss_sql_url_template: str = SDSS_DR10_SQL_URL  # cutout_method frames: {cmd} (URL-quoted SQL); may use {ra} {dec}
@@ -125,6 +142,8 @@ class RemoteSources:
                 found = template_fields(getattr(self, key))
             except ValueError as err:
                 raise ValueError(f"{key}: not a valid template ({err})") from err
+            if key.endswith("cube_url_template") and not any(alt <= found for alt in _CUBE_FIELDS):
+                raise ValueError(f"{key}={getattr(self, key)!r}: needs the field name, or plate and ifudesign")
             if needed - found or found - _ALLOWED[key]:
                 raise ValueError(f"{key}={getattr(self, key)!r}: needs the fields {sorted(needed)} and may use "
                                  f"only {sorted(_ALLOWED[key])}; found {sorted(found)}")
@@ -138,8 +157,15 @@ class RemoteSources:
             raise ValueError("gz2_mapping_path is set but gz2_image_dir is empty; give the unzipped image directory")
 
     def cube_url(self, name: str) -> str:
-        """URL of galaxy `name`'s V500 cube (the name is percent-quoted; '+' and '.' are kept)."""
-        return self.cube_url_template.format(name=quote(name, safe="+"))
+        """URL of galaxy `name`'s cube (the name is percent-quoted; '+' and '.' are kept); a MaNGA name is its
+        plate-IFU, `{plate}` and `{ifudesign}` its two parts."""
+        plate, _, ifu = name.partition("-")
+        return self.cube_url_template.format(name=quote(name, safe="+"), plate=plate, ifudesign=ifu)
+
+    def for_manga(self) -> RemoteSources:
+        """These sources with the MaNGA DRPall as the sample table and LOGCUBEs as the cubes."""
+        return replace(self, califa_table_url=self.manga_drpall_url, califa_table_format="drpall",
+                       califa_table_sha256=self.manga_drpall_sha256, cube_url_template=self.manga_cube_url_template)
 
     def cutout_url(self, ra: float, dec: float) -> str:
         """SkyServer colour cutout of a CALIFA galaxy at (ra, dec) in degrees."""

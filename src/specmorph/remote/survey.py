@@ -14,7 +14,7 @@ import pandas as pd
 
 from specmorph.errors import InputError
 from specmorph.io.catalogs import write_table
-from specmorph.io.layout import CUBE_SUFFIX, LAYOUT
+from specmorph.io.layout import CUBE_SUFFIX, LAYOUT, cube_file
 from specmorph.io.local import PLAIN_CUBE_SUFFIX, LocalSources, ingest_local
 from specmorph.remote import files, frames
 from specmorph.remote.http import Fetched, RetryPolicy
@@ -52,8 +52,9 @@ _OK = ("fetched", "cached")
 
 def table_jobs(sources: RemoteSources) -> list[Job]:
     """The CALIFA sample table and the GZ2 table: fetched first, since the selection reads them."""
+    est = EST_BYTES["drpall" if sources.califa_table_format == "drpall" else "califa_table"]
     return [Job("califa_table", "sample", sources.califa_table_url,
-                f"califa/{url_basename(sources.califa_table_url, 'califa_table.csv')}", EST_BYTES["califa_table"],
+                f"califa/{url_basename(sources.califa_table_url, 'califa_table.csv')}", est,
                 sources.califa_table_sha256 or None),
             Job("gz2_table", "gz2_hart16", sources.gz2_table_url,
                 f"gz2/{url_basename(sources.gz2_table_url, 'gz2_hart16.csv.gz')}", EST_BYTES["gz2_table"],
@@ -63,8 +64,12 @@ def table_jobs(sources: RemoteSources) -> list[Job]:
 def object_jobs(sources: RemoteSources, options: RemoteOptions, califa: pd.DataFrame, gz2: pd.DataFrame) -> list[Job]:
     """One job per cube, SDSS cutout and GZ2 image of the selection, and Galaxy10 when asked for."""
     jobs = []
+    survey = _survey(sources)
     for name in califa["name"]:
         url = sources.cube_url(name)
+        if survey == "manga":
+            jobs.append(Job("cube", name, url, f"califa/cubes/{cube_file(name, survey)}", EST_BYTES["manga_cube"]))
+            continue
         suffix = CUBE_SUFFIX if url.split("?")[0].endswith(".gz") else PLAIN_CUBE_SUFFIX
         jobs.append(Job("cube", name, url, f"califa/cubes/{name}{suffix}", EST_BYTES["cube"]))
     jobs += [Job("cutout", n, sources.cutout_url(ra, dec), f"sdss/cutouts/{n}.jpg", EST_BYTES["cutout"])
@@ -78,6 +83,11 @@ def object_jobs(sources: RemoteSources, options: RemoteOptions, califa: pd.DataF
                         f"galaxy10/{url_basename(sources.galaxy10_url, 'Galaxy10_DECals.h5')}",
                         EST_BYTES["galaxy10"], sources.galaxy10_sha256 or None))
     return jobs
+
+
+def _survey(sources: RemoteSources) -> str:
+    """Whose cubes the sample table lists: manga for the DRPall table, else califa."""
+    return "manga" if sources.califa_table_format == "drpall" else "califa"
 
 
 def make_validator(sources: RemoteSources, gz2_columns: Sequence[str]):
@@ -255,7 +265,9 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
     local = cache.path(LOCAL_DIR)
     shutil.rmtree(local, ignore_errors=True)
     local.mkdir(parents=True)
-    write_table(califa[["name", "ra", "dec", "redshift", "hubtyp"]], local / "morphology.csv")
+    survey = _survey(sources)
+    table = califa[["name", "ra", "dec", "redshift", "hubtyp"]]
+    write_table(table.assign(survey=survey) if survey != "califa" else table, local / "morphology.csv")
     cutouts = [ok[("cutout", n)].path for n in califa["name"]]
     write_table(pd.DataFrame({"name": califa["name"], "ra": califa["ra"], "dec": califa["dec"],
                               "file": [Path("..", p.relative_to(cache.root)).as_posix() for p in cutouts]}),
@@ -271,7 +283,7 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
     summary.update(dropped=dropped, placed=placed, finished_at=utc_now())
     write_json(summary, cache.root / SUMMARY_NAME)
     write_json(summary, Path(out_dir) / SUMMARY_NAME)
-    known = {f"{LAYOUT['cube_dir']}/{n}{CUBE_SUFFIX}": ok[("cube", n)] for n in califa["name"]}
+    known = {f"{LAYOUT['cube_dir']}/{cube_file(n, survey)}": ok[("cube", n)] for n in califa["name"]}
     known.update({f"{LAYOUT['cutout_dir']}/{n}.jpg": ok[("cutout", n)] for n in califa["name"]})
     known.update({f"{LAYOUT['gz2_image_dir']}/{i}.jpg": ok[("gz2_image", i)] for i in gz2_ids})
     derived = {LAYOUT["morphology_path"]: sources.califa_table_url, LAYOUT["gz2_catalog_path"]: sources.gz2_table_url,
