@@ -2,7 +2,10 @@
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -121,3 +124,16 @@ def test_failure_leaves_no_partial_directory(tmp_path, monkeypatch):
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_positions_are_the_same_bits_on_every_numpy_simd_path():
+    """Declinations come out bit for bit alike with numpy's AVX-512 kernels on and off (they print in full)."""
+    code = ("import sys, numpy as np; from specmorph.sky.samples import random_positions; "
+            "ra, dec = random_positions(np.random.default_rng(0), 2000, (100.0, 260.0), (-5.0, 60.0)); "
+            "sys.stdout.write(ra.tobytes().hex() + dec.tobytes().hex())")
+    outs = []
+    for disabled in ("", "X86_V4 AVX512F AVX512_SKX"):
+        env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}
+        outs.append(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                                   check=True).stdout)
+    assert outs[0] == outs[1] and len(outs[0]) == 2 * 2 * 2000 * 8
