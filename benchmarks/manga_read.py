@@ -26,9 +26,9 @@ TARGET = 0.7
 N_WAVE = 4563
 FULL = {"side": 34, "n": 4, "repeat": 5}  # 34 x 34 spaxels: a 37-fibre bundle's cube
 QUICK = {"side": 12, "n": 2, "repeat": 2}
-BREAKDOWN = {("io/cubes.py", "_open_fits"): "gzip inflate + FITS open",
+BREAKDOWN = {("io/fitsbase.py", "open_fits"): "gzip inflate + FITS open",
              ("io/manga.py", "_read_extensions"): "extensions read (incl. the above)",
-             ("io/manga.py", "resample"): "interpolation onto the grid (flux and variance)"}
+             ("io/manga.py", "interpolate"): "interpolation onto the grid (flux and variance)"}
 
 
 def write_logcubes(directory: Path, side: int, n: int, seed: int = 0) -> list[Path]:
