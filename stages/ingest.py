@@ -40,9 +40,12 @@ def _local(ingest: dict, out_dir: Path) -> dict:
 def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
     remote = dict(ingest.get("remote") or {})
     sources = build(RemoteSources, remote.pop("sources", None) or {}, "ingest.remote.sources")
+    options = build(RemoteOptions, remote, "ingest.remote")
     if ingest.get("survey", "califa") == "manga":  # the DRPall table as the sample, LOGCUBEs as the cubes
         sources = sources.for_manga()
-    options = build(RemoteOptions, remote, "ingest.remote")
+        if options.hubble_types:
+            raise ParamsError("params.yaml: ingest.remote.hubble_types selects CALIFA types, which MaNGA's DRPall "
+                              "table does not have; leave it [] with ingest.survey: manga")
     radius = typed(params, "crossmatch", CrossmatchSection).radius_arcsec  # the crossmatch stage's, so all match
     result = ingest_remote(sources, options, out_dir, seed=shared(params).seed, radius_arcsec=radius,
                            link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)

@@ -92,10 +92,11 @@ def _empty_first_image(raw: Path, out: Path) -> str:
     return first.name
 
 
-def _local_params(root: Path, raw: Path, survey: str = "califa", source: str = "local") -> Path:
-    """params.yaml for `ingest.source: local` on the survey's own files (and `ingest.survey`, `source`)."""
+def _local_params(root: Path, raw: Path, survey: str = "califa", source: str = "local",
+                  remote: dict | None = None) -> Path:
+    """params.yaml for `ingest.source: local` on the survey's own files (and `ingest.survey`, `source`, `remote`)."""
     doc = yaml.safe_load((root / "params.yaml").read_text())
-    doc["ingest"] = {"source": source, "link": "copy", "survey": survey, "local": {
+    doc["ingest"] = {"source": source, "link": "copy", "survey": survey, "remote": remote or {}, "local": {
         "morphology_path": str(raw / "califa/morphology.csv"), "cube_dir": str(raw / "califa/cubes"),
         "cutout_index_path": str(raw / "sdss/index.csv"), "gz2_catalog_path": str(raw / "gz2/gz2_hart16.csv"),
         "gz2_image_dir": str(raw / "gz2/images"), "galaxy10_path": str(raw / "galaxy10/Galaxy10_DECals.h5")}}
@@ -109,8 +110,9 @@ class StageCase:
     name: str
     stage: str
     breaks: Callable[[Path, Path], str]  # (the survey copy, the stage's output dir) -> text the error must name
-    survey: str = "califa"  # ingest cases: the params' ingest.survey and ingest.source
+    survey: str = "califa"  # ingest cases: the params' ingest.survey, ingest.source and ingest.remote
     source: str = "local"
+    remote: dict | None = None
 
 
 def _nan_dec(raw: Path, out: Path) -> str:
@@ -144,6 +146,9 @@ CASES = [
     StageCase("ingest (local): a galaxy's cube missing", "ingest", _missing_cube),
     StageCase("ingest (remote): survey both, whose download is not built", "ingest",
               lambda raw, out: "ingest.survey = 'both'", survey="both", source="remote"),
+    StageCase("ingest (remote): CALIFA types asked of MaNGA", "ingest",
+              lambda raw, out: "ingest.remote.hubble_types", survey="manga", source="remote",
+              remote={"hubble_types": ["E"]}),
 ]
 
 
@@ -155,7 +160,7 @@ def test_a_stage_stops_on_a_bad_input_with_one_line_and_no_output(case, survey, 
     out.mkdir()
     names = case.breaks(raw, out)
     before = set(out.rglob("*"))
-    params = _local_params(survey, raw, case.survey, case.source) if case.stage == "ingest" else None
+    params = _local_params(survey, raw, case.survey, case.source, case.remote) if case.stage == "ingest" else None
     run = _run(survey, case.stage, raw, out, params)
     head = f"stage {case.stage}: "
     error = run.stderr[run.stderr.find(head):] if head in run.stderr else ""  # a list of problems may follow
