@@ -121,7 +121,12 @@ def test_cli_mixed_inputs_skips_bad_files_by_name(make_checkpoint, images, tmp_p
     assert f"{bad[1]} (cannot read image: OpenCV cannot decode it" in err
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert "trunc.jpg" in warned and "notes.jpg" in warned
-    assert sorted(p.name for p in out.parent.iterdir()) == ["pred.csv"]  # atomic: no temporary left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pred.csv", "pred.rejects.csv"]  # no temporary left
+    rejects = pd.read_csv(out.parent / "pred.rejects.csv")
+    assert rejects["path"].tolist() == [str(bad[0]), str(bad[1])]
+    assert rejects["reason"].str.startswith("cannot read image").all()
+    assert main(["predict", "--model", str(ckpt), "--out", str(out), *map(str, good)]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pred.csv"]  # the stale list goes with a clean run
 
 
 @pytest.mark.parametrize("kind", ["rgb", "concat"])

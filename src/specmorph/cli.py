@@ -19,14 +19,14 @@ def _contact_sheet(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from specmorph.executor import ExecutorParams
-    from specmorph.predict import FLAG_COLUMN, run_predict, summarize_flags, summarize_skipped
+    from specmorph.predict import FLAG_COLUMN, rejects_path_for, run_predict, summarize_flags, summarize_skipped
 
     executor = ExecutorParams(kind=args.executor, address=args.scheduler, workers=args.workers,
                               shard_size=args.shard_size)
     table, skipped = run_predict(args.model, args.inputs, args.out, batch_size=args.batch_size, device=args.device,
                                  executor=executor, strict=args.strict)
     if skipped:
-        print(summarize_skipped(skipped), file=sys.stderr)
+        print(f"{summarize_skipped(skipped)}; listed in {rejects_path_for(args.out)}", file=sys.stderr)
     n_flagged = int((table[FLAG_COLUMN] != "").sum())
     if n_flagged:
         print(summarize_flags(table[FLAG_COLUMN].tolist()), file=sys.stderr)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         help="class probabilities for images from a trained checkpoint",
         description="Class probabilities for JPEG/PNG/FITS images, preprocessed exactly as in training. "
         "INPUTS are image files, or one CSV with a 'path' (or 'file') column, relative to the CSV, "
-        "and an optional 'id_str' column. Unreadable files are named on stderr and skipped. Each image is "
+        "and an optional 'id_str' column. Unreadable files are named on stderr, skipped and listed in <out>.rejects.csv. Each image is "
         "checked first; a flagged image keeps its row with empty probabilities, predicted and confidence, and "
         "the reason in the 'flag' column (empty for classified rows): all_nan (a FITS image without a finite "
         "pixel), constant (one colour in every pixel), too_small (the central crop the network sees would be "

@@ -348,6 +348,8 @@ def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLik
                 strict: bool = False) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """`specmorph predict`: resolve INPUTS, predict, write the CSV atomically (nothing written on an error).
 
+    Unreadable files are skipped and listed with their reason in `rejects_path_for(out_path)`.
+
     Resumable: finished shards are kept in `resume_dir_for(out_path)` until the CSV is written, so the
     same command after a kill (or a failure) redoes only the rest. Two runs with different `out_path`s
     share nothing.
@@ -374,10 +376,21 @@ def run_predict(model_path: str | os.PathLike, inputs: Sequence[str | os.PathLik
     except InputError:  # bad input fails the same way again: nothing worth keeping
         shutil.rmtree(parts, ignore_errors=True)
         raise
+    rejects = rejects_path_for(out_path)
+    if skipped:
+        write_table(pd.DataFrame(skipped, columns=["path", "reason"]), rejects)
+    else:
+        rejects.unlink(missing_ok=True)  # a list left by an earlier run of the same command is stale now
     write_table(tables[0], out_path)
     shutil.rmtree(parts, ignore_errors=True)
     logger.info("wrote %d row(s) to %s", len(tables[0]), out_path)
     return tables[0], skipped
+
+
+def rejects_path_for(out_path: str | os.PathLike) -> Path:
+    """Where `run_predict` lists the files it skipped (path, reason): `<name>.rejects.csv` beside the output."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.rejects.csv")
 
 
 def resume_dir_for(out_path: str | os.PathLike) -> Path:

@@ -259,8 +259,11 @@ def test_one_unreadable_image_among_many_is_skipped_counted_and_listed(tmp_path,
                      *map(str, [good[0], bad, *good[1:]])])
     err = capsys.readouterr().err
     rows = len(pd.read_csv(out)) if out.exists() else 0
-    got = "skip" if code == 0 and rows == 3 and "skipped 1 unreadable file(s)" in err and "bad.jpg" in err \
-        else f"exit {code}, {rows} rows: {err[-300:]}"
+    rejects = tmp_path / "p.rejects.csv"
+    listed = pd.read_csv(rejects)["path"].tolist() if rejects.exists() else []
+    named = "skipped 1 unreadable file(s)" in err and "bad.jpg" in err and "p.rejects.csv" in err
+    got = "skip" if code == 0 and rows == 3 and named and listed == [str(bad)] \
+        else f"exit {code}, {rows} rows, listed {listed}: {err[-300:]}"
     fault_tally.append(("predict: one unreadable image among four", "skip", got))
     assert got == "skip"
 
