@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         help="class probabilities for images from a trained checkpoint",
         description="Class probabilities for JPEG/PNG/FITS images, preprocessed exactly as in training. "
         "INPUTS are image files, or one CSV with a 'path' (or 'file') column, relative to the CSV, "
-        "and an optional 'id_str' column. Unreadable files are named on stderr, skipped and listed in <out>.rejects.csv. Each image is "
+        "and an optional 'id_str' column. Unreadable files are named on stderr, skipped and listed in "
+        "<out>.rejects.csv. Each image is "
         "checked first; a flagged image keeps its row with empty probabilities, predicted and confidence, and "
         "the reason in the 'flag' column (empty for classified rows): all_nan (a FITS image without a finite "
         "pixel), constant (one colour in every pixel), too_small (the central crop the network sees would be "
