@@ -136,6 +136,9 @@ def test_the_mock_manga_survey_lays_out_drpall_cubes_and_rows_the_stages_read(bo
     for name in manga_rows["id_str"]:
         c = read_cube(raw / LAYOUT["cube_dir"] / cube_file(name, "manga"))
         assert c.name == name and c.flux.shape == (1877, 12, 12) and np.isfinite(c.flux).any()
+        # eCALIFA's [OI]5577 window is not flagged in MaNGA's cubes: the spectral stages keep those channels
+        near_5577 = (c.wave > 5570) & (c.wave < 5585)
+        assert np.isfinite(c.flux[near_5577]).any(axis=(1, 2)).all()
     gz2 = read_gz2(raw / LAYOUT["gz2_catalog_path"])
     assert len(gz2) == len(read_gz2(both_surveys / "califa" / LAYOUT["gz2_catalog_path"])) + 8
     assert (raw / LAYOUT["cutout_dir"] / f"{manga_rows['id_str'].iloc[0]}.jpg").is_file()

@@ -203,8 +203,9 @@ def _noise_sigma(model: np.ndarray, wave: np.ndarray) -> np.ndarray:
 
 
 def build_cube(truth: GalaxyTruth, n_wave: int = 1877, nx: int = 78, ny: int = 73,
-               rng: np.random.Generator | None = None,
-               spectral_information: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               rng: np.random.Generator | None = None, spectral_information: float = 0.0,
+               bad_windows: tuple[tuple[float, float], ...] = BAD_WINDOWS
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Builds the V500 datacube of one galaxy: bulge + disc populations, gas, kinematics, seeing, noise.
 
     Each spaxel's spectrum is a sum of six rest-frame templates (bulge, old/young disc, both behind
@@ -218,6 +219,8 @@ def build_cube(truth: GalaxyTruth, n_wave: int = 1877, nx: int = 78, ny: int = 7
         ny: spaxels along y.
         rng: noise generator; a fixed default seed when None.
         spectral_information: strength of the class tag (`class_tag`; 0: none, the default).
+        bad_windows: wavelength ranges (Å) flagged in every spaxel: eCALIFA's (BAD_WINDOWS) by default;
+            () for a MaNGA cube, whose pipeline leaves the [OI]5577 residuals in with their larger errors.
 
     Returns:
         flux (n_wave, ny, nx) float32 in 1e-16 erg/s/cm²/Å (0 where bad), error (same shape,
@@ -253,7 +256,7 @@ def build_cube(truth: GalaxyTruth, n_wave: int = 1877, nx: int = 78, ny: int = 7
     flux = model + error * rng.standard_normal(model.shape, dtype=np.float32)
     bad = np.zeros(model.shape, dtype=bool)
     bad[:, _footprint(nx, ny)] = True
-    for lo, hi in BAD_WINDOWS:
+    for lo, hi in bad_windows:
         bad[(wave >= lo) & (wave <= hi)] = True
     hits = rng.integers(0, bad.size, rng.poisson(COSMIC_RATE * bad.size))
     bad.reshape(-1)[hits] = True

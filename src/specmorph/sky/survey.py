@@ -89,7 +89,8 @@ def _render_task(task: tuple) -> np.ndarray | int:
         return 0
     if kind == 4:  # MaNGA LOGCUBE, built as an eCALIFA cube and re-sampled into MaNGA's format
         flux, error, badpix = cube.build_cube(g.truth, cfg.cube_n_wave, cfg.manga_spaxels, cfg.manga_spaxels,
-                                              rng=rng, spectral_information=cfg.spectral_information)
+                                              rng=rng, spectral_information=cfg.spectral_information,
+                                              bad_windows=())
         manga.write_logcube(path, g.truth, manga.logcube_from_califa(flux, error, badpix, g.bundle),
                             g.truth.id_str, g.mangaid)
         return 0
