@@ -1,14 +1,11 @@
 """Stage `spectra`: integrated cube spectra (streamed), PCA fitted on non-test galaxies, 12-d features."""
 
-from pathlib import Path
-
 import numpy as np
 
 from specmorph.evaluation.plots import write_curves_csv
-from specmorph.io.catalogs import read_morphology, read_table
+from specmorph.io.catalogs import cube_paths, read_morphology, read_table
 from specmorph.io.cubes import iter_spectra
 from specmorph.io.hdf5 import params_hash, write_product
-from specmorph.io.layout import cube_file
 from specmorph.params import build
 from specmorph.sections import SpectraSection
 from specmorph.spectral.pca import fit_pca
@@ -22,8 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     _, section = params_of(args.params, "spectra")
     p = build(SpectraSection, section, "spectra")
     morphology = read_morphology(args.morphology)
-    names = morphology["id_str"].tolist()
-    paths = [Path(args.cube_dir) / cube_file(n, s) for n, s in zip(names, morphology["survey"], strict=True)]
+    names, paths = morphology["id_str"].tolist(), cube_paths(morphology, args.cube_dir)
     window = p.window or None  # () and null: the whole range
     rows = list(iter_spectra(paths, window, p.bin_factor, p.aperture))
     wave = rows[0][1]

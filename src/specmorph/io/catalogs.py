@@ -14,7 +14,7 @@ from astropy.table import Table
 
 from specmorph.errors import InputError
 from specmorph.io.atomic import atomic_file
-from specmorph.io.layout import SURVEYS
+from specmorph.io.layout import SURVEYS, cube_file
 from specmorph.taxonomy import CALIFA_TYPES
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,20 @@ def read_morphology(path: str | Path) -> pd.DataFrame:
     if n_unknown:
         log.info("%s: %d of %d galaxies have an unknown Hubble type", path, n_unknown, len(df))
     return df
+
+
+def with_survey(table: pd.DataFrame, surveys: Sequence[str] | str) -> pd.DataFrame:
+    """A morphology table with the `survey` column `read_morphology` reads, where any galaxy is not eCALIFA.
+
+    An eCALIFA-only table keeps the columns it has always had (read back as survey califa).
+    """
+    listed = [surveys] * len(table) if isinstance(surveys, str) else list(surveys)
+    return table.assign(survey=listed) if any(s != "califa" for s in listed) else table
+
+
+def cube_paths(morphology: pd.DataFrame, cube_dir: str | Path) -> list[Path]:
+    """Each galaxy's cube file in `cube_dir` (`io.layout.cube_file`), from a `read_morphology` table."""
+    return [Path(cube_dir) / cube_file(n, s) for n, s in zip(morphology["id_str"], morphology["survey"], strict=True)]
 
 
 def read_cutout_index(path: str | Path) -> pd.DataFrame:

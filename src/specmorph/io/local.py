@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from specmorph.errors import InputError
 from specmorph.io.atomic import atomic_dir
-from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, write_table
+from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, read_table, with_survey, write_table
 from specmorph.io.cubes import wavelength_axis
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT, cube_file
@@ -228,11 +228,9 @@ def _materialise(plan: _Plan, paths: dict[str, Path], work: Path, link: str) -> 
         dst[key].mkdir(parents=True)
     dst["galaxy10_path"].parent.mkdir(parents=True)
     morph = plan.morph
-    table = pd.DataFrame({"name": morph["id_str"], "ra": morph["ra"], "dec": morph["dec"],
-                          "redshift": morph["redshift"], "hubtyp": morph["hubtyp"]})
-    if (morph["survey"] != "califa").any():  # as the mock writes it: the column only where MaNGA is present
-        table["survey"] = morph["survey"]
-    write_table(table, dst["morphology_path"])
+    write_table(with_survey(pd.DataFrame({"name": morph["id_str"], "ra": morph["ra"], "dec": morph["dec"],
+                                          "redshift": morph["redshift"], "hubtyp": morph["hubtyp"]}),
+                            morph["survey"]), dst["morphology_path"])
     cut = plan.cutouts
     files = [f"{_CUTOUT_SUBDIR}/{n}{_image_suffix(Path(p))}"
              for n, p in zip(cut["id_str"], cut["path"], strict=True)]

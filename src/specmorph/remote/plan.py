@@ -72,9 +72,8 @@ def dry_run(sources: RemoteSources, cache: Cache, tables: Sequence[Job],
                                    "cached": cache.path(j.rel).is_file(), "est_bytes": j.est_bytes} for j in jobs]),
                     list_path)
     else:
-        manga = sources.califa_table_format == "drpall"
         for kind, n in estimate().items():
-            size = EST_BYTES["manga_cube" if manga and kind == "cube" else kind]
+            size = EST_BYTES["manga_cube" if sources.survey == "manga" and kind == "cube" else kind]
             by_kind[kind] = {"objects": n, "cached": 0, "bytes_to_fetch": n * size}
     plan = {"dry_run": True, "exact": exact, "by_kind": by_kind,
             "bytes_to_fetch": sum(r["bytes_to_fetch"] for r in by_kind.values()),

@@ -162,6 +162,11 @@ class RemoteSources:
         plate, _, ifu = name.partition("-")
         return self.cube_url_template.format(name=quote(name, safe="+"), plate=plate, ifudesign=ifu)
 
+    @property
+    def survey(self) -> str:
+        """Whose cubes the sample table lists: manga for the DRPall table (`for_manga`), else califa."""
+        return "manga" if self.califa_table_format == "drpall" else "califa"
+
     def for_manga(self) -> RemoteSources:
         """These sources with the MaNGA DRPall as the sample table and LOGCUBEs as the cubes."""
         return replace(self, califa_table_url=self.manga_drpall_url, califa_table_format="drpall",

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from specmorph.errors import InputError
-from specmorph.io.catalogs import write_table
+from specmorph.io.catalogs import with_survey, write_table
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT, cube_file
 from specmorph.io.local import PLAIN_CUBE_SUFFIX, LocalSources, ingest_local
 from specmorph.remote import files, frames
@@ -52,7 +52,7 @@ _OK = ("fetched", "cached")
 
 def table_jobs(sources: RemoteSources) -> list[Job]:
     """The CALIFA sample table and the GZ2 table: fetched first, since the selection reads them."""
-    est = EST_BYTES["drpall" if sources.califa_table_format == "drpall" else "califa_table"]
+    est = EST_BYTES["drpall" if sources.survey == "manga" else "califa_table"]
     return [Job("califa_table", "sample", sources.califa_table_url,
                 f"califa/{url_basename(sources.califa_table_url, 'califa_table.csv')}", est,
                 sources.califa_table_sha256 or None),
@@ -64,7 +64,7 @@ def table_jobs(sources: RemoteSources) -> list[Job]:
 def object_jobs(sources: RemoteSources, options: RemoteOptions, califa: pd.DataFrame, gz2: pd.DataFrame) -> list[Job]:
     """One job per cube, SDSS cutout and GZ2 image of the selection, and Galaxy10 when asked for."""
     jobs = []
-    survey = _survey(sources)
+    survey = sources.survey
     for name in califa["name"]:
         url = sources.cube_url(name)
         if survey == "manga":
@@ -83,11 +83,6 @@ def object_jobs(sources: RemoteSources, options: RemoteOptions, califa: pd.DataF
                         f"galaxy10/{url_basename(sources.galaxy10_url, 'Galaxy10_DECals.h5')}",
                         EST_BYTES["galaxy10"], sources.galaxy10_sha256 or None))
     return jobs
-
-
-def _survey(sources: RemoteSources) -> str:
-    """Whose cubes the sample table lists: manga for the DRPall table, else califa."""
-    return "manga" if sources.califa_table_format == "drpall" else "califa"
 
 
 def make_validator(sources: RemoteSources, gz2_columns: Sequence[str]):
@@ -265,9 +260,8 @@ def ingest_remote(sources: RemoteSources, options: RemoteOptions, out_dir: Path,
     local = cache.path(LOCAL_DIR)
     shutil.rmtree(local, ignore_errors=True)
     local.mkdir(parents=True)
-    survey = _survey(sources)
-    table = califa[["name", "ra", "dec", "redshift", "hubtyp"]]
-    write_table(table.assign(survey=survey) if survey != "califa" else table, local / "morphology.csv")
+    survey = sources.survey
+    write_table(with_survey(califa[["name", "ra", "dec", "redshift", "hubtyp"]], survey), local / "morphology.csv")
     cutouts = [ok[("cutout", n)].path for n in califa["name"]]
     write_table(pd.DataFrame({"name": califa["name"], "ra": califa["ra"], "dec": califa["dec"],
                               "file": [Path("..", p.relative_to(cache.root)).as_posix() for p in cutouts]}),

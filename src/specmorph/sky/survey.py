@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from specmorph.io.atomic import atomic_dir, atomic_file
-from specmorph.io.catalogs import write_table
+from specmorph.io.catalogs import with_survey, write_table
 from specmorph.io.layout import CUBE_SUFFIX, DRPALL_PATH, LAYOUT, cube_file
 from specmorph.params import ParamsError
 from specmorph.sky import catalogs, cube, manga, observe, votes
@@ -154,10 +154,8 @@ def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
     gz2 = gz2 + mangas[1]
     ifs = califa + [m.truth for m in mangas[0]]  # every galaxy with a cube
 
-    morphology = catalogs.morphology_table(ifs)
-    if mangas[0]:  # the column says whose cube each galaxy has (absent: all eCALIFA)
-        morphology["survey"] = ["califa"] * len(califa) + ["manga"] * len(mangas[0])
-    write_table(morphology, paths["morphology_path"])
+    write_table(with_survey(catalogs.morphology_table(ifs), ["califa"] * len(califa) + ["manga"] * len(mangas[0])),
+                paths["morphology_path"])
     cube_tasks = [(0, g, cfg.seed, i, paths["cube_dir"] / f"{g.id_str}{CUBE_SUFFIX}", cfg)
                   for i, g in enumerate(califa)]
     for _ in _run(cube_tasks, cfg.workers, "eCALIFA cubes"):
