@@ -30,17 +30,15 @@ from specmorph.io.atomic import atomic_file
 from specmorph.io.manga import CRITICAL, DONOTUSE, DRPALL_COLUMNS, FLUX_TO_CALIFA, interpolate, vacuum_to_air
 from specmorph.sky import cube
 from specmorph.sky.catalogs import make_dr7objid
-from specmorph.sky.population import calibration, draw_galaxy
 from specmorph.sky.render import half_light
 from specmorph.sky.samples import (
     ASTROMETRIC_JITTER,
     Gz2Entry,
     gz2_ra_window,
     offset_position,
-    random_positions,
+    typed_sample,
 )
 from specmorph.sky.truth import GalaxyTruth
-from specmorph.taxonomy import CALIFA_TYPES
 
 N_WAVE = 4563  # DR17 LOGCUBE channels
 LOG_START, LOG_STEP = np.log10(3621.6), 1e-4  # vacuum Å
@@ -171,15 +169,9 @@ def manga_sample(rng: np.random.Generator, n: int, footprint_fraction: float) ->
     z ≈ 0.03 is close; its flat stellar-mass selection is not modelled). Each galaxy is named by the
     plate-IFU of its observation, `<10000 + i>-<fibres>01`, and has MaNGA ID `1-<100000 + i>`.
     """
-    mix = calibration()["type_mix"]
-    types = [t for t in CALIFA_TYPES if mix.get(t, 0) > 0]
-    p = np.array([mix[t] for t in types])
-    ra, dec = random_positions(rng, n, gz2_ra_window(footprint_fraction), (-5.0, 60.0))
     out = []
-    for i in range(n):
-        hubtyp = types[rng.choice(len(types), p=p / p.sum())]
-        g = draw_galaxy(rng, "", float(ra[i]), float(dec[i]), None, hubtyp=hubtyp)
-        fibres = bundle_for(g)
+    for i, g in enumerate(typed_sample(rng, [""] * n, gz2_ra_window(footprint_fraction))):
+        fibres = bundle_for(g)  # the bundle, and so the plate-IFU, follow from the drawn galaxy
         out.append(MangaGalaxy(replace(g, id_str=f"{10001 + i}-{fibres}01"), f"1-{100001 + i}", fibres))
     return out
 

@@ -72,15 +72,22 @@ def califa_sample(rng: np.random.Generator, n: int) -> list[GalaxyTruth]:
     Returns:
         One truth per galaxy, named MOCK0001, MOCK0002, ...
     """
+    return typed_sample(rng, [f"MOCK{i + 1:04d}" for i in range(n)], _RA_RANGE)
+
+
+def typed_sample(rng: np.random.Generator, names: list[str], ra_range: tuple[float, float],
+                 dec_range: tuple[float, float] = _DEC_RANGE) -> list[GalaxyTruth]:
+    """One galaxy per name, its Hubble type drawn from the real eCALIFA mix, uniform on the sky in the box.
+
+    The cube samples of both surveys (eCALIFA, and MaNGA in `sky.manga`) are drawn this way.
+    """
     mix = calibration()["type_mix"]
     types = [t for t in CALIFA_TYPES if mix.get(t, 0) > 0]
     p = np.array([mix[t] for t in types])
-    ra, dec = random_positions(rng, n, _RA_RANGE, _DEC_RANGE)
-    out = []
-    for i in range(n):
-        hubtyp = types[rng.choice(len(types), p=p / p.sum())]
-        out.append(draw_galaxy(rng, f"MOCK{i + 1:04d}", float(ra[i]), float(dec[i]), None, hubtyp=hubtyp))
-    return out
+    p = p / p.sum()
+    ra, dec = random_positions(rng, len(names), ra_range, dec_range)
+    return [draw_galaxy(rng, name, float(ra[i]), float(dec[i]), None, hubtyp=types[rng.choice(len(types), p=p)])
+            for i, name in enumerate(names)]
 
 
 def gz2_sample(rng: np.random.Generator, califa: list[GalaxyTruth], n_field: int,
