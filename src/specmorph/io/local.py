@@ -23,8 +23,7 @@ from specmorph.io.catalogs import read_cutout_index, read_gz2, read_morphology, 
 from specmorph.io.cubes import wavelength_axis
 from specmorph.io.galaxy10 import open_galaxy10
 from specmorph.io.layout import CUBE_SUFFIX, LAYOUT, cube_file
-from specmorph.io.manga import EXTENSIONS as MANGA_EXTENSIONS
-from specmorph.io.manga import is_logcube
+from specmorph.io.manga import check_logcube_header, is_logcube
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +71,6 @@ def find_cube(cube_dir: Path, name: str, survey: str = "califa") -> Path | None:
     return None
 
 
-def _header_shape(header: fits.Header) -> tuple[int, ...]:
-    """(NAXIS1, NAXIS2, ...) of an HDU from its header: FITS order, fastest axis first."""
-    return tuple(int(header[f"NAXIS{i}"]) for i in range(1, int(header.get("NAXIS", 0)) + 1))
-
-
 def check_cube_header(path: Path) -> None:
     """Checks, from the headers alone, that `path` is a cube the readers take.
 
@@ -86,18 +80,7 @@ def check_cube_header(path: Path) -> None:
     """
     try:
         if is_logcube(path):
-            with fits.open(path) as hdul:
-                missing = [e for e in MANGA_EXTENSIONS if e not in hdul]
-                shapes = {e: _header_shape(hdul[e].header) for e in MANGA_EXTENSIONS if e in hdul}
-            if missing:
-                raise InputError(f"{path}: not a MaNGA LOGCUBE: no {', '.join(missing)} extension(s)")
-            if len(shapes["FLUX"]) != 3:
-                raise InputError(f"{path}: FLUX has shape {shapes['FLUX']}; expected a cube (3 axes)")
-            for ext in ("IVAR", "MASK"):
-                if shapes[ext] != shapes["FLUX"]:
-                    raise InputError(f"{path}: {ext} has shape {shapes[ext]}, FLUX has {shapes['FLUX']}")
-            if shapes["WAVE"] != shapes["FLUX"][2:]:
-                raise InputError(f"{path}: WAVE has {shapes['WAVE']} values, FLUX {shapes['FLUX'][2]} channels")
+            check_logcube_header(path)
             return
         header = fits.getheader(path, 0)
         if header.get("NAXIS", 0) == 0:

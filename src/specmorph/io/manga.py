@@ -80,6 +80,32 @@ def _read_extensions(path: Path) -> tuple[fits.Header, dict[str, np.ndarray]]:
     return read_fits_with(path, take)
 
 
+def check_logcube_header(path: Path) -> None:
+    """Checks, from the headers alone, that `path` is a LOGCUBE: its extensions, with shapes that agree.
+
+    Raises:
+        InputError naming the file and what is missing or disagrees; astropy's own failures pass through
+        (the caller words them, as for any FITS file).
+    """
+    with fits.open(path) as hdul:
+        missing = [e for e in EXTENSIONS if e not in hdul]
+        shapes = {e: _header_shape(hdul[e].header) for e in EXTENSIONS if e in hdul}
+    if missing:
+        raise InputError(f"{path}: not a MaNGA LOGCUBE: no {', '.join(missing)} extension(s)")
+    if len(shapes["FLUX"]) != 3:
+        raise InputError(f"{path}: FLUX has shape {shapes['FLUX']}; expected a cube (3 axes)")
+    for ext in ("IVAR", "MASK"):
+        if shapes[ext] != shapes["FLUX"]:
+            raise InputError(f"{path}: {ext} has shape {shapes[ext]}, FLUX has {shapes['FLUX']}")
+    if shapes["WAVE"] != shapes["FLUX"][2:]:
+        raise InputError(f"{path}: WAVE has {shapes['WAVE']} values, FLUX {shapes['FLUX'][2]} channels")
+
+
+def _header_shape(header: fits.Header) -> tuple[int, ...]:
+    """(NAXIS1, NAXIS2, ...) of an HDU from its header: FITS order, fastest axis first."""
+    return tuple(int(header[f"NAXIS{i}"]) for i in range(1, int(header.get("NAXIS", 0)) + 1))
+
+
 def interpolate(src_wave: np.ndarray, dst_wave: np.ndarray, values: np.ndarray, good: np.ndarray,
                 variance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Linear interpolation along axis 0 of a masked cube from one increasing wavelength grid to another.
