@@ -6,7 +6,7 @@ import numpy as np
 
 from specmorph.catalog.labels import califa_coarse
 from specmorph.executor import executor_params
-from specmorph.io.catalogs import read_morphology, read_table, write_table
+from specmorph.io.catalogs import read_morphology, read_table, survey_dataset, write_table
 from specmorph.io.hdf5 import params_hash, read_product, write_product
 from specmorph.params import build, shared
 from specmorph.spectral.cubeprep import load_prepared
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         save_embedder(model_dir / f"{kind}.pt", model, cfg, {"seed": seed, "classes": classes,
                                                                "n_train": int((~held).sum())})
         emb = embed_prepared(model_dir / f"{kind}.pt", args.cubes, executor)  # the saved model, in shards
-    write_product(args.out, {"embedding": emb, "held_out": held}, list(names),
+    arrays = {"embedding": emb, "held_out": held, **survey_dataset(morph.loc[list(names), "survey"])}
+    write_product(args.out, arrays, list(names),
                   {"embedder": kind, "classes": classes, "label_source": "CALIFA coarse Hubble class"},
                   stage="embed", params_hash=params_hash({"embedder": kind, **section}))
     scored = (emb[held], coarse[held], np.asarray(names)[held])

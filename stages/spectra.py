@@ -3,7 +3,7 @@
 import numpy as np
 
 from specmorph.evaluation.plots import write_curves_csv
-from specmorph.io.catalogs import cube_paths, read_morphology, read_table
+from specmorph.io.catalogs import cube_paths, read_morphology, read_table, survey_dataset
 from specmorph.io.cubes import iter_spectra
 from specmorph.io.hdf5 import params_hash, write_product
 from specmorph.params import build
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     evr = np.asarray(model.explained_variance_ratio, np.float32)
     attrs = {"units": "PCA coefficients of median-normalised spectra", "n_fit": int(fit_rows.sum()),
              "fit_on": "galaxies not in the test split"}
-    write_product(args.out, {"features": features, "explained_variance_ratio": evr, "wave": wave}, names, attrs,
-                  stage="spectra", params_hash=params_hash(section))
+    arrays = {"features": features, "explained_variance_ratio": evr, "wave": wave,
+              **survey_dataset(morphology["survey"])}
+    write_product(args.out, arrays, names, attrs, stage="spectra", params_hash=params_hash(section))
     write_curves_csv({"explained_variance_ratio": evr.tolist(), "cumulative": np.cumsum(evr).tolist()},
                      args.plot, steps=list(range(1, len(evr) + 1)))
     write_metrics({"n_galaxies": len(names), "n_fit": int(fit_rows.sum()), "n_channels": len(wave),

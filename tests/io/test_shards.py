@@ -74,6 +74,23 @@ def test_rows_layout_one_gzip_chunk_per_row_ids_last_same_bytes_for_any_sharding
         merge_shards([], tmp_path / "x.h5", {}, stage="s", params_hash="h", layout="columns")
 
 
+def test_caller_arrays_are_written_after_the_shards_and_checked_for_length(tmp_path):
+    x = np.zeros((3, 2), np.float32)
+    ids = ["a", "b", "c"]
+    paths = _write_shards(tmp_path, {"cubes": x}, ids, 2)
+    plain = merge_shards(paths, tmp_path / "plain.h5", {}, stage="s", params_hash="h", layout="rows", arrays={})
+    assert _sha(plain) == _sha(merge_shards(paths, tmp_path / "none.h5", {}, stage="s", params_hash="h", layout="rows"))
+    out = merge_shards(paths, tmp_path / "m.h5", {}, stage="s", params_hash="h", layout="rows",
+                       arrays={"survey": np.array(["califa", "manga", "manga"])})
+    with h5py.File(out) as f:
+        assert list(f) == ["cubes", "id_str", "survey"]
+    assert list(read_product(out)[0]["survey"]) == ["califa", "manga", "manga"]
+    with pytest.raises(ValueError, match="'survey' has 2 rows for 3 objects"):
+        merge_shards(paths, tmp_path / "bad.h5", {}, stage="s", params_hash="h",
+                     arrays={"survey": np.array(["a", "b"])})
+    assert not (tmp_path / "bad.h5").exists()
+
+
 def test_blocks_recut_rows_exactly_across_shards(tmp_path):
     x = np.arange(23, dtype=np.int64)
     paths = _write_shards(tmp_path, {"v": x}, [str(i) for i in range(23)], 5)

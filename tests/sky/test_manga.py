@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from specmorph.io.catalogs import read_gz2, read_morphology
+from specmorph.io.catalogs import product_surveys, read_gz2, read_morphology
 from specmorph.io.cubes import read_cube
+from specmorph.io.hdf5 import read_product
 from specmorph.io.layout import DRPALL_PATH, LAYOUT, cube_file
 from specmorph.io.manga import CRITICAL, DONOTUSE, read_drpall, read_logcube, select_drpall, vacuum_to_air
 from specmorph.params import ParamsError
@@ -157,6 +158,27 @@ def test_adding_manga_leaves_the_califa_survey_as_it_was(both_surveys):
         assert (both / LAYOUT["cutout_dir"] / cutout.name).read_bytes() == cutout.read_bytes()
     for image in sorted((califa / LAYOUT["gz2_image_dir"]).iterdir()):
         assert (both / LAYOUT["gz2_image_dir"] / image.name).read_bytes() == image.read_bytes()
+
+
+def test_the_cube_products_record_each_galaxys_survey(both_surveys, stage, tmp_path):
+    """prepare_cubes and spectra store `survey` per galaxy where any is MaNGA; an eCALIFA-only product has none."""
+    for name in ("both", "califa"):
+        raw = both_surveys / name
+        args = ["--params", "params.yaml", "--morphology", str(raw / LAYOUT["morphology_path"]),
+                "--cube-dir", str(raw / LAYOUT["cube_dir"])]
+        stage("prepare_cubes").main([*args, "--out", str(tmp_path / name / "cubes.h5")])
+        arrays, ids, _ = read_product(tmp_path / name / "cubes.h5", None)
+        morphology = read_morphology(raw / LAYOUT["morphology_path"]).set_index("id_str")
+        assert list(product_surveys(arrays, len(ids))) == list(morphology.loc[ids, "survey"])
+        assert ("survey" in arrays) == (name == "both")
+    raw = both_surveys / "both"
+    images = tmp_path / "images.csv"
+    pd.DataFrame({"galaxy_id": ["8485-1901"], "split": ["test"]}).to_csv(images, index=False)
+    stage("spectra").main([*args[:2], "--morphology", str(raw / LAYOUT["morphology_path"]), "--cube-dir",
+                           str(raw / LAYOUT["cube_dir"]), "--images", str(images), "--out", str(tmp_path / "pca.h5"),
+                           "--plot", str(tmp_path / "pca.csv"), "--metrics", str(tmp_path / "spectra.json")])
+    arrays, ids, _ = read_product(tmp_path / "pca.h5", ["features", "survey"])
+    assert sorted(set(arrays["survey"])) == ["califa", "manga"] and len(arrays["survey"]) == len(ids) == 13
 
 
 def test_a_bundle_spans_three_half_light_radii():

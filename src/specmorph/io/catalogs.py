@@ -231,6 +231,27 @@ def with_survey(table: pd.DataFrame, surveys: Sequence[str] | str) -> pd.DataFra
     return table.assign(survey=listed) if any(s != "califa" for s in listed) else table
 
 
+def survey_dataset(surveys: Sequence[str]) -> dict[str, np.ndarray]:
+    """The per-galaxy `survey` dataset of an HDF5 product (spectra, prepared cubes, embeddings), as `with_survey`.
+
+    Present only where a galaxy is not eCALIFA, so an eCALIFA-only product keeps its bytes; a reader
+    takes a product without it as all eCALIFA (`product_surveys`).
+
+    Args:
+        surveys: Each galaxy's survey, in the product's row order.
+
+    Returns:
+        {} or {"survey": (N,) str array}.
+    """
+    listed = [str(s) for s in surveys]
+    return {"survey": np.array(listed, dtype=str)} if any(s != "califa" for s in listed) else {}
+
+
+def product_surveys(arrays: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Each row's survey in an HDF5 product read by `io.hdf5.read_product`: its `survey` dataset, or califa."""
+    return np.asarray(arrays["survey"], dtype=str) if "survey" in arrays else np.full(n, "califa")
+
+
 def cube_paths(morphology: pd.DataFrame, cube_dir: str | Path) -> list[Path]:
     """Each galaxy's cube file in `cube_dir` (`io.layout.cube_file`), from a `read_morphology` table."""
     return [Path(cube_dir) / cube_file(n, s) for n, s in zip(morphology["id_str"], morphology["survey"], strict=True)]

@@ -209,7 +209,7 @@ def _write_rows(f: h5py.File, name: str, shard_paths: Sequence[Path], shape: tup
 
 
 def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path, attrs: Mapping[str, object], stage: str,
-                 params_hash: str, layout: str = "product") -> Path:
+                 params_hash: str, layout: str = "product", arrays: Mapping[str, np.ndarray] | None = None) -> Path:
     """Concatenates shards row-wise, in order, into one HDF5 product, atomically (temp file, then rename).
 
     Memory holds one block of rows (about a chunk of the output, at least one row) at a time, never a
@@ -225,6 +225,8 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path, attrs:
             with h5py's chunk guess when over 1 MiB, else contiguous), so the file is byte-identical to
             write_product's for the same arrays. 'rows': each dataset chunked one row per chunk and gzip,
             grown a row at a time, `id_str` after the datasets (the prepared-cube layout).
+        arrays: Small per-object datasets known to the caller (e.g. `io.catalogs.survey_dataset`), written
+            whole after `id_str` and the shards' datasets; None or {} writes none.
 
     Returns:
         `out_path`.
@@ -247,6 +249,10 @@ def merge_shards(shard_paths: Sequence[str | Path], out_path: str | Path, attrs:
                 still_open.append(_write_rows(f, name, shard_paths, shape, dtype))
         if layout == "rows":
             f.create_dataset(ID_DATASET, data=np.array(ids, dtype=_STR), track_times=False)
+        for name, value in (arrays or {}).items():
+            if len(value) != len(ids):
+                raise ValueError(f"{out_path}: dataset {name!r} has {len(value)} rows for {len(ids)} objects")
+            f.create_dataset(name, data=_as_storable(name, value), track_times=False)
         for key, value in {**attrs, "stage": stage, "params_hash": params_hash}.items():
             f.attrs[key] = _as_storable(key, value)
     log.info("merged %d shard(s), %d objects -> %s", len(shard_paths), len(ids), out_path)

@@ -258,7 +258,7 @@ def _check_shards(parts: list[tuple[str, list[str], list[tuple[int, np.ndarray]]
 
 
 def prepare_all(paths: Iterable[str | Path], prep: CubePrep, out_path: str | Path, stage: str, params_hash: str,
-                executor: ExecutorParams | None = None) -> Path:
+                executor: ExecutorParams | None = None, arrays: Mapping[str, np.ndarray] | None = None) -> Path:
     """Prepares cubes in shards through the executor and merges them into one HDF5 product (atomic).
 
     Each shard task streams its cubes one at a time into a shard file beside `out_path`; the merge
@@ -275,6 +275,8 @@ def prepare_all(paths: Iterable[str | Path], prep: CubePrep, out_path: str | Pat
         stage: Producing stage name.
         params_hash: Hash of the stage's params.
         executor: Where the shards run (None: locally, in shards of 256 cubes).
+        arrays: Per-cube datasets to store beside the cubes, one row per path (e.g. the `survey` of
+            `io.catalogs.survey_dataset`); None: none.
 
     Returns:
         `out_path`.
@@ -296,7 +298,7 @@ def prepare_all(paths: Iterable[str | Path], prep: CubePrep, out_path: str | Pat
         attrs = {PREP_ATTR: json.dumps(prep.to_dict()), "wave": wave0, "wave_unit": "Angstrom",
                  "flux_unit": "flux / median positive white-light flux" if prep.normalise == "median"
                  else "1e-16 erg/s/cm2/Angstrom", "axes": "N, C, H, W (channel, y, x)"}
-        merge_shards([p for p, _, _ in parts], out_path, attrs, stage, params_hash, layout="rows")
+        merge_shards([p for p, _, _ in parts], out_path, attrs, stage, params_hash, layout="rows", arrays=arrays)
     log.info("prepared %d cubes -> %s", len(paths), out_path)
     return out_path
 
