@@ -5,11 +5,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from specmorph.catalog.selection import REQUIRED_COLUMNS
+from specmorph.io.layout import SURVEY_CHOICES
 from specmorph.io.local import LocalSources, ingest_local
 from specmorph.params import ParamsError, build, load_params, profile_block, section, shared, typed
 from specmorph.remote.plan import format_plan
 from specmorph.remote.sources import RemoteSources
-from specmorph.remote.survey import RemoteOptions, ingest_remote
+from specmorph.remote.survey import RemoteOptions, ingest_remote, survey_sources
 from specmorph.sections import CrossmatchSection
 from specmorph.sky.survey import SkyConfig, generate_survey
 from specmorph.stage_utils import stage_args
@@ -41,14 +42,14 @@ def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
     remote = dict(ingest.get("remote") or {})
     sources = build(RemoteSources, remote.pop("sources", None) or {}, "ingest.remote.sources")
     options = build(RemoteOptions, remote, "ingest.remote")
-    if ingest.get("survey", "califa") == "manga":  # the DRPall table as the sample, LOGCUBEs as the cubes
-        sources = sources.for_manga()
-        if options.hubble_types:
-            raise ParamsError("params.yaml: ingest.remote.hubble_types selects CALIFA types, which MaNGA's DRPall "
-                              "table does not have; leave it [] with ingest.survey: manga")
+    survey = ingest.get("survey", "califa")  # manga: the DRPall table as the sample, LOGCUBEs as the cubes
+    if survey == "manga" and options.hubble_types:
+        raise ParamsError("params.yaml: ingest.remote.hubble_types selects CALIFA types, which MaNGA's DRPall "
+                          "table does not have; leave it [] with ingest.survey: manga (with both, it selects "
+                          "among the eCALIFA galaxies only)")
     radius = typed(params, "crossmatch", CrossmatchSection).radius_arcsec  # the crossmatch stage's, so all match
-    result = ingest_remote(sources, options, out_dir, seed=shared(params).seed, radius_arcsec=radius,
-                           link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
+    result = ingest_remote(survey_sources(sources, survey), options, out_dir, seed=shared(params).seed,
+                           radius_arcsec=radius, link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
     if options.dry_run:
         print(format_plan(result))
         return {"dry_run": True, "bytes_to_fetch": result["bytes_to_fetch"]}
@@ -63,9 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     if source not in SOURCES:
         raise ParamsError(f"params.yaml: ingest.source = {source!r}; expected one of {' | '.join(SOURCES)}")
     out_dir = Path(args.out_dir)
-    if source == "remote" and ingest.get("survey", "califa") == "both":
-        raise ParamsError("params.yaml: ingest.survey = 'both' with source: remote is not built yet; fetch "
-                          "califa and manga into two runs, or use source: local with both surveys' files")
+    survey = ingest.get("survey", "califa")
+    if survey not in SURVEY_CHOICES:
+        raise ParamsError(f"params.yaml: ingest.survey = {survey!r}; expected {' | '.join(SURVEY_CHOICES)}")
     if source == "remote":
         summary = _remote(params, ingest, out_dir)
     else:

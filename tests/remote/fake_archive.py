@@ -81,25 +81,28 @@ class Archive:
             self.gz2_table = self.gz2.to_csv(index=False).encode()
 
     def cube_path(self, name: str) -> str:
-        if self.table_format == "drpall":  # MaNGA's SAS tree: <plate>/stack/manga-<plate>-<ifu>-LOGCUBE.fits.gz
+        if self.survey_of(name) == "manga":  # MaNGA's SAS tree: <plate>/stack/manga-<plate>-<ifu>-LOGCUBE.fits.gz
             return f"manga/{name.split('-')[0]}/stack/{cube_file(name, 'manga')}"
         return f"cubes/{name}{CUBE_SUFFIX}"
 
     def cube_bytes(self, name: str) -> bytes:
-        return (self.mock / LAYOUT["cube_dir"] / cube_file(name, self.survey)).read_bytes()
+        return (self.mock / LAYOUT["cube_dir"] / cube_file(name, self.survey_of(name))).read_bytes()
 
-    @property
-    def survey(self) -> str:
+    def survey_of(self, name: str) -> str:
+        """Whose cube galaxy `name` has: the mock's `survey` column (a both-survey mock), else the table's."""
+        if "survey" in self.morph.columns:
+            return str(self.morph.loc[self.morph["name"] == name, "survey"].iloc[0])
         return "manga" if self.table_format == "drpall" else "califa"
 
     def publish(self, skip_cubes: tuple[str, ...] = ()) -> Archive:
         """Serves every product; cubes of `skip_cubes` are left out (404)."""
         s = self.server
-        if self.table_format == "drpall":
+        if (self.mock / DRPALL_PATH).is_file():
             s.add("manga/drpall-v3_1_1.fits", (self.mock / DRPALL_PATH).read_bytes(), "application/fits")
-        else:
-            table = ecalifa_table(self.morph) if self.table_format == "ecalifa" else dr3_table(self.morph)
-            s.add("califa/table.csv", table, "text/plain")
+        if self.table_format != "drpall":  # eCALIFA's table lists the eCALIFA galaxies only
+            morph = self.morph[[self.survey_of(n) == "califa" for n in self.names]]
+            s.add("califa/table.csv", ecalifa_table(morph) if self.table_format == "ecalifa" else dr3_table(morph),
+                  "text/plain")
         for name in self.names:
             if name not in skip_cubes:
                 s.add(self.cube_path(name), self.cube_bytes(name), "application/fits")

@@ -118,7 +118,7 @@ def lupton(i: float, r: float, g: float, stretch: float = 0.5, q: float = 10.0) 
 def _cutouts(server, tmp_path, califa, sources, **options):
     cache = Cache(tmp_path / "cache")
     opts = RemoteOptions(cutout_method="frames", workers=2, tries=2, **options)
-    validate = make_validator(sources, ())
+    validate = make_validator([sources], ())
     policy = RetryPolicy(tries=2, backoff_s=0.0)
     queried = run_jobs(frames.field_jobs(sources, califa), cache, policy, validate, 2)
     out = frames.frame_cutouts(sources, opts, califa, queried, cache, policy, validate)

@@ -17,7 +17,7 @@ from specmorph.io.catalogs import read_morphology
 from specmorph.io.cubes import read_cube
 from specmorph.io.layout import DRPALL_PATH, LAYOUT, cube_file
 from specmorph.io.manga import read_drpall
-from specmorph.remote.survey import RemoteOptions, ingest_remote
+from specmorph.remote.survey import RemoteOptions, ingest_remote, survey_sources
 from specmorph.sky.survey import SkyConfig, generate_survey
 
 
@@ -93,3 +93,52 @@ def test_a_manga_dry_run_estimates_from_dr17s_size(mock, http_server, tmp_path):
     assert not plan["exact"] and plan["by_kind"]["cube"]["objects"] == 10_010  # no cap: all of DR17
     assert plan["by_kind"]["cube"]["bytes_to_fetch"] == 10_010 * 150_000_000
     assert not (tmp_path / "raw").exists()
+
+
+@pytest.fixture(scope="module")
+def mock_both(tmp_path_factory) -> Path:
+    """A mock survey of both surveys whose DRPall also lists a MaNGA observation of its first eCALIFA galaxy."""
+    out = tmp_path_factory.mktemp("both_mock") / "mock"
+    generate_survey(out, SkyConfig(n_califa=3, n_gz2_field=10, n_galaxy10=2, cutout_size=48, cube_nx=6, cube_ny=6,
+                                   workers=1, gz2_footprint_fraction=1.0, survey="both", n_manga=3, manga_spaxels=6))
+    first = read_morphology(out / LAYOUT["morphology_path"]).iloc[0]
+    assert first["survey"] == "califa"
+    table = Table.read(out / DRPALL_PATH, hdu="MANGA")
+    twice = {c: table[c][0] for c in table.colnames} | {"plateifu": "29998-1902", "mangaid": "1-999999",
+                                                          "objra": first["ra"], "objdec": first["dec"]}
+    table.add_row([twice[c] for c in table.colnames])
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "MANGA"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(out / DRPALL_PATH, overwrite=True)
+    return out
+
+
+def test_both_surveys_arrive_together_and_a_galaxy_observed_by_both_counts_once(mock_both, http_server, tmp_path):
+    archive = fake.Archive(http_server, mock_both).publish()
+    options = RemoteOptions(cache_dir=str(tmp_path / "cache"), max_galaxies=-1, require_gz2_match=False,
+                            max_gz2_images=4, galaxy10=False, workers=2, tries=2)
+    summary = ingest_remote(survey_sources(archive.sources(), "both"), options, tmp_path / "raw", seed=7,
+                            gz2_columns=REQUIRED_COLUMNS)
+    raw = tmp_path / "raw"
+    got = read_morphology(raw / LAYOUT["morphology_path"])
+    expected = read_morphology(mock_both / LAYOUT["morphology_path"])
+    assert sorted(zip(got["id_str"], got["survey"], strict=True)) == sorted(
+        zip(expected["id_str"], expected["survey"], strict=True))
+    for name, survey in zip(got["id_str"], got["survey"], strict=True):
+        assert read_cube(raw / LAYOUT["cube_dir"] / cube_file(name, survey)).name == name
+    assert summary["selected"]["by_survey"] == {"califa": 3, "manga": 3} and summary["surveys"] == ["califa", "manga"]
+    twice = [d for d in summary["dropped"] if d["key"] == "29998-1902"]
+    assert len(twice) == 1 and "also observed by eCALIFA" in twice[0]["reason"]
+    manifest = (raw / "MANIFEST.csv").read_text()
+    assert "califa/table.csv manga/drpall-v3_1_1.fits" in manifest.replace(http_server.url(""), "")
+
+
+def test_a_dry_run_of_both_surveys_adds_their_sizes(mock_both, http_server, tmp_path):
+    archive = fake.Archive(http_server, mock_both).publish()
+    options = RemoteOptions(cache_dir=str(tmp_path / "cache"), max_galaxies=-1, galaxy10=False, dry_run=True)
+    plan = ingest_remote(survey_sources(archive.sources(), "both"), options, tmp_path / "raw")
+    assert not plan["exact"] and plan["by_kind"]["cube"]["objects"] == 895 + 10_010
+    assert plan["by_kind"]["cube"]["bytes_to_fetch"] == 895 * 45_000_000 + 10_010 * 150_000_000
+    assert plan["by_kind"]["cutout"]["objects"] == 895 + 10_010
+    with pytest.raises(ValueError, match="survey='sami'"):
+        survey_sources(archive.sources(), "sami")

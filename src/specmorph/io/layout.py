@@ -15,6 +15,7 @@ LAYOUT = {
 }
 CUBE_SUFFIX = ".V500.rscube.fits.gz"  # eCALIFA V500 cube: <name>.V500.rscube.fits.gz
 SURVEYS = ("califa", "manga")  # the integral-field surveys whose cubes the stages read
+SURVEY_CHOICES = (*SURVEYS, "both")  # the values of `ingest.survey`
 DRPALL_PATH = "manga/drpall-v3_1_1.fits"  # MaNGA's DRPall summary table, when the survey has MaNGA galaxies
 
 

@@ -291,9 +291,11 @@ def planned_frames(sources: RemoteSources, options: RemoteOptions, califa: pd.Da
     return list(jobs.values())
 
 
-def estimate_counts(options: RemoteOptions, counts: dict[str, int]) -> dict[str, int]:
-    """Dry-run counts before the tables are cached; with frames, an SQL search and three frames per cutout."""
+def estimate_counts(options: RemoteOptions, rows: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Dry-run (kind, objects, bytes each) rows before the tables are cached; with frames, an SQL search and
+    three frames in place of each cutout."""
     if options.cutout_method != "frames":
-        return counts
-    n = counts.pop("cutout", 0)
-    return {**counts, "sdss_field": n, "frame": 3 * n}
+        return rows
+    n = sum(count for kind, count, _ in rows if kind == "cutout")
+    return [r for r in rows if r[0] != "cutout"] + [("sdss_field", n, EST_BYTES["sdss_field"]),
+                                                     ("frame", 3 * n, EST_BYTES["frame"])]

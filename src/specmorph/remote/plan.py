@@ -10,7 +10,6 @@ import pandas as pd
 from specmorph.errors import InputError
 from specmorph.io.catalogs import write_table
 from specmorph.remote.jobs import Cache, Job
-from specmorph.remote.select import read_califa_table, read_gz2_positions
 from specmorph.remote.sources import EST_BYTES, EST_GALAXIES, RemoteSources
 
 log = logging.getLogger(__name__)
@@ -19,30 +18,45 @@ PLAN_NAME = "dry_run.csv"
 GZ2_ROWS = 304_122  # rows of gz2_hart16, for a dry run before the table is in the cache
 
 
-def estimate_counts(sources: RemoteSources, max_galaxies: int, max_gz2_images: int, galaxy10: bool) -> dict[str, int]:
-    """Objects per kind before the tables are in the cache: the caps, or the tables' documented sizes."""
-    n = max_galaxies if max_galaxies > 0 else EST_GALAXIES[sources.califa_table_format]
-    n_gz2 = GZ2_ROWS if max_gz2_images < 0 else n + max_gz2_images  # about one GZ2 row per CALIFA galaxy
-    counts = {"cube": n, "cutout": n, "gz2_image": 0 if sources.gz2_image_dir else n_gz2}
+def estimate_counts(samples: Sequence[RemoteSources], max_galaxies: int, max_gz2_images: int,
+                    galaxy10: bool) -> list[tuple[str, int, int]]:
+    """Objects before the tables are in the cache, from the caps or the tables' documented sizes.
+
+    Args:
+        samples: One RemoteSources per survey (`survey.survey_sources`); `max_galaxies` applies to each.
+        max_galaxies: Galaxies with cubes per survey (-1: all).
+        max_gz2_images: GZ2 rows beyond the matched ones (-1: the whole table).
+        galaxy10: Whether Galaxy10 is fetched.
+
+    Returns:
+        (kind, objects, estimated bytes each) rows; a kind may have a row per survey (cubes).
+    """
+    rows, n_all = [], 0
+    for s in samples:
+        n = max_galaxies if max_galaxies > 0 else EST_GALAXIES[s.califa_table_format]
+        rows.append(("cube", n, EST_BYTES["manga_cube" if s.survey == "manga" else "cube"]))
+        n_all += n
+    n_gz2 = GZ2_ROWS if max_gz2_images < 0 else n_all + max_gz2_images  # about one GZ2 row per galaxy with a cube
+    rows += [("cutout", n_all, EST_BYTES["cutout"]),
+             ("gz2_image", 0 if samples[0].gz2_image_dir else n_gz2, EST_BYTES["gz2_image"])]
     if galaxy10:
-        counts["galaxy10"] = 1
-    return counts
+        rows.append(("galaxy10", 1, EST_BYTES["galaxy10"]))
+    return rows
 
 
-def dry_run(sources: RemoteSources, cache: Cache, tables: Sequence[Job],
-            objects: Callable[[pd.DataFrame, pd.DataFrame], list[Job]], estimate: Callable[[], dict[str, int]]) -> dict:
+def dry_run(cache: Cache, tables: Sequence[Job], objects: Callable[[], list[Job]],
+            estimate: Callable[[], list[tuple[str, int, int]]]) -> dict:
     """Lists what a run would fetch, without fetching anything.
 
-    With both tables in the cache the selection is exact and every object is listed in
+    With every table in the cache the selection is exact and every object is listed in
     `<cache>/dry_run.csv`; otherwise the counts are estimated from the caps and the per-object
     sizes in `sources.EST_BYTES`.
 
     Args:
-        sources: URLs and the table format.
         cache: The download cache (only read).
         tables: The table jobs.
-        objects: Selected CALIFA rows and GZ2 positions -> object jobs.
-        estimate: Objects per kind when the tables are not cached yet.
+        objects: The object jobs of the selection, read from the cached tables.
+        estimate: (kind, objects, bytes each) rows when the tables are not cached yet.
 
     Returns:
         {"dry_run": True, "exact": bool, "by_kind": {kind: {objects, cached, bytes_to_fetch}},
@@ -52,8 +66,7 @@ def dry_run(sources: RemoteSources, cache: Cache, tables: Sequence[Job],
     exact = all(cache.path(t.rel).is_file() for t in tables)
     if exact:
         try:
-            califa = read_califa_table(cache.path(tables[0].rel), sources.califa_table_format)
-            jobs += objects(califa, read_gz2_positions(cache.path(tables[1].rel)))
+            jobs += objects()
         except (InputError, OSError, ValueError) as err:
             log.warning("dry run: cached tables unreadable (%s); estimating instead", err)
             exact, jobs = False, list(tables)
@@ -72,9 +85,10 @@ def dry_run(sources: RemoteSources, cache: Cache, tables: Sequence[Job],
                                    "cached": cache.path(j.rel).is_file(), "est_bytes": j.est_bytes} for j in jobs]),
                     list_path)
     else:
-        for kind, n in estimate().items():
-            size = EST_BYTES["manga_cube" if sources.survey == "manga" and kind == "cube" else kind]
-            by_kind[kind] = {"objects": n, "cached": 0, "bytes_to_fetch": n * size}
+        for kind, n, size in estimate():
+            row = by_kind.setdefault(kind, {"objects": 0, "cached": 0, "bytes_to_fetch": 0})
+            row["objects"] += n
+            row["bytes_to_fetch"] += n * size
     plan = {"dry_run": True, "exact": exact, "by_kind": by_kind,
             "bytes_to_fetch": sum(r["bytes_to_fetch"] for r in by_kind.values()),
             "list_path": None if list_path is None else str(list_path)}

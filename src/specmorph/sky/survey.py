@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from specmorph.io.atomic import atomic_dir, atomic_file
 from specmorph.io.catalogs import with_survey, write_table
-from specmorph.io.layout import CUBE_SUFFIX, DRPALL_PATH, LAYOUT, cube_file
+from specmorph.io.layout import CUBE_SUFFIX, DRPALL_PATH, LAYOUT, SURVEY_CHOICES, cube_file
 from specmorph.params import ParamsError
 from specmorph.sky import catalogs, cube, manga, observe, votes
 from specmorph.sky.render import half_light
@@ -54,8 +54,8 @@ class SkyConfig:
     manga_spaxels: int = 16
 
     def __post_init__(self) -> None:
-        if self.survey not in ("califa", "manga", "both"):
-            raise ParamsError(f"params.yaml: ingest.survey = {self.survey!r}; expected califa | manga | both")
+        if self.survey not in SURVEY_CHOICES:
+            raise ParamsError(f"params.yaml: ingest.survey = {self.survey!r}; expected {' | '.join(SURVEY_CHOICES)}")
         if self.survey != "califa" and self.n_manga < 1:
             raise ParamsError(f"params.yaml: ingest.survey = {self.survey} needs sky.<profile>.n_manga >= 1")
         if not 0.0 <= self.spectral_information <= 1.0:
