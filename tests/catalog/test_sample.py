@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from specmorph.catalog import sample
-from specmorph.catalog.sample import attach_gz2_images, galaxy_of_gz2
+from specmorph.catalog.sample import attach_gz2_images, cube_and_label, galaxy_of_gz2
 from specmorph.errors import InputError
 
 
@@ -63,3 +63,17 @@ def test_attach_gz2_images_names_the_missing_ones(image_dir: Path):
     with pytest.raises(InputError, match=r"nowhere: 2 GZ2 image\(s\) missing, e\.g\. 1\.jpg, 2\.jpg$"):
         attach_gz2_images(gz2.iloc[:1].assign(id_str=["1"]).pipe(lambda d: pd.concat([d, d.assign(id_str="2")])),
                           image_dir / "nowhere")
+
+
+def test_cube_and_label_counts_each_galaxy_once_per_survey_class_and_split():
+    table = pd.DataFrame({
+        "galaxy_id": ["NGC1", "NGC1", "8485-1901", "8485-1901", "NGC2", "587"],
+        "califa_name": ["NGC1", "NGC1", "8485-1901", "8485-1901", "NGC2", ""],
+        "label": [0, 0, 5, 5, -1, 3],  # NGC2 has a cube but no label; 587 a label but no cube
+        "label_name": ["barred_spiral", "barred_spiral", "round_smooth", "round_smooth", "", "edge_on_without_bulge"],
+        "split": ["train", "train", "test", "test", "unlabelled", "train"]})
+    got = cube_and_label(table, {"NGC1": "califa", "8485-1901": "manga", "NGC2": "califa"})
+    assert got["galaxies"] == 2 and got["by_split"] == {"train": 1, "test": 1}
+    assert got["by_survey"]["califa"]["galaxies"] == 1 and got["by_survey"]["califa"]["barred_spiral"] == 1
+    assert got["by_survey"]["manga"]["round_smooth"] == 1 and sum(
+        v for k, v in got["by_survey"]["manga"].items() if k != "galaxies") == 1

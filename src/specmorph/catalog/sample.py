@@ -106,8 +106,29 @@ def build_image_table(morph: pd.DataFrame, cutouts: pd.DataFrame, gz2: pd.DataFr
                      .replace("", "none").value_counts().to_dict() for split in ("train", "test")}
     report = {"n_images": len(table), "n_labelled": int(lab.size), "excluded": excluded,
               "n_galaxies_labelled": int(table.loc[lab, "galaxy_id"].nunique()),
-              "class_counts": counts, "class5_counts": class5_counts}
+              "class_counts": counts, "class5_counts": class5_counts,
+              "cube_and_label": cube_and_label(table, dict(zip(morph["id_str"], morph["survey"], strict=True)))}
     return table[IMAGE_COLUMNS], report
+
+
+def cube_and_label(table: pd.DataFrame, survey_of: dict[str, str]) -> dict:
+    """Galaxies that have both a cube and an 8-class label, per survey and class, and per split.
+
+    Args:
+        table: The image table (`califa_name` non-empty for a galaxy with a cube, `label` >= 0 when labelled).
+        survey_of: Each cube galaxy's survey (`read_morphology`'s `survey`).
+
+    Returns:
+        {"galaxies": n, "by_split": {train, test: n}, "by_survey": {survey: {"galaxies": n, class: n ...}}}.
+    """
+    rows = table[(table["califa_name"] != "") & (table["label"] >= 0)].drop_duplicates("galaxy_id")
+    surveys = rows["califa_name"].map(survey_of)
+    by_survey = {}
+    for survey in sorted(set(surveys)):
+        names = rows.loc[surveys == survey, "label_name"]
+        by_survey[survey] = {"galaxies": len(names), **{c: int((names == c).sum()) for c in CLASSES}}
+    return {"galaxies": len(rows), "by_split": {s: int((rows["split"] == s).sum()) for s in ("train", "test")},
+            "by_survey": by_survey}
 
 
 def _files_in(directory: Path) -> set[str] | None:
