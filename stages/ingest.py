@@ -38,11 +38,10 @@ def _local(ingest: dict, out_dir: Path) -> dict:
     return ingest_local(src, out_dir, link=str(ingest.get("link", "hardlink")), gz2_columns=REQUIRED_COLUMNS)
 
 
-def _remote(params: dict, ingest: dict, out_dir: Path) -> dict:
+def _remote(params: dict, ingest: dict, survey: str, out_dir: Path) -> dict:
     remote = dict(ingest.get("remote") or {})
     sources = build(RemoteSources, remote.pop("sources", None) or {}, "ingest.remote.sources")
     options = build(RemoteOptions, remote, "ingest.remote")
-    survey = ingest.get("survey", "califa")  # manga: the DRPall table as the sample, LOGCUBEs as the cubes
     if survey == "manga" and options.hubble_types:
         raise ParamsError("params.yaml: ingest.remote.hubble_types selects CALIFA types, which MaNGA's DRPall "
                           "table does not have; leave it [] with ingest.survey: manga (with both, it selects "
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     if survey not in SURVEY_CHOICES:
         raise ParamsError(f"params.yaml: ingest.survey = {survey!r}; expected {' | '.join(SURVEY_CHOICES)}")
     if source == "remote":
-        summary = _remote(params, ingest, out_dir)
+        summary = _remote(params, ingest, survey, out_dir)
     else:
         summary = _synthetic(params, out_dir) if source == "synthetic" else _local(ingest, out_dir)
     log.info("ingest done: %s", summary)

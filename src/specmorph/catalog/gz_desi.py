@@ -100,12 +100,11 @@ def _fractions(df: pd.DataFrame, question: str) -> tuple[list[str], np.ndarray]:
 
 
 def _pick(df: pd.DataFrame, question: str) -> np.ndarray:
-    """(N,) the gz2_class letter of each row's most-voted answer (ties: the first answer listed)."""
+    """(N,) str: the gz2_class letter of each row's most-voted answer (ties: the first answer listed)."""
     answers, f = _fractions(df, question)
-    letters = np.array([_TREE[question][a] for a in answers], dtype=object)
     if question == "bar":  # strong + weak against no, as GZ2's yes / no
         return np.where(f[:, 0] + f[:, 1] > f[:, 2], "B", "")
-    return letters[f.argmax(axis=1)]
+    return np.array([_TREE[question][a] for a in answers], dtype=str)[f.argmax(axis=1)]
 
 
 def desi_class(df: pd.DataFrame) -> pd.Series:
@@ -124,22 +123,18 @@ def desi_class(df: pd.DataFrame) -> pd.Series:
     rounded, edge, bulge_shape = _pick(df, "how-rounded"), _pick(df, "disk-edge-on"), _pick(df, "edge-on-bulge")
     bar, bulge, arms = _pick(df, "bar"), _pick(df, "bulge-size"), _pick(df, "has-spiral-arms")
     count, winding = _pick(df, "spiral-arm-count"), _pick(df, "spiral-winding")
-    out = []
-    for i in range(len(df)):
-        if kind[i] in ("E", "A"):
-            out.append(kind[i] + rounded[i] if kind[i] == "E" else "A")
-        elif edge[i]:
-            out.append("Se" + bulge_shape[i])
-        else:
-            out.append("S" + bar[i] + bulge[i] + (count[i] + winding[i] if arms[i] else ""))
-    return pd.Series(out, index=df.index, name="gz2_class", dtype=object)
+    add = np.char.add
+    face_on = add(add(add("S", bar), bulge), np.where(arms != "", add(count, winding), ""))
+    disc = np.where(edge != "", add("Se", bulge_shape), face_on)
+    out = np.where(kind == "E", add("E", rounded), np.where(kind == "A", "A", disc))
+    return pd.Series(out.astype(object), index=df.index, name="gz2_class")
 
 
 def _dr7objid(ids: pd.Series) -> np.ndarray:
     """`brickid × 10⁶ + objid` of each `<brickid>_<objid>` dr8_id; a malformed one names its row."""
-    parts = ids.astype(str).str.strip().str.fullmatch(r"(\d+)_(\d+)")
-    bad = np.flatnonzero(~parts.fillna(False).to_numpy(dtype=bool))
-    split = ids.astype(str).str.strip().str.split("_", expand=True)
+    text = ids.astype(str).str.strip()
+    bad = np.flatnonzero(~text.str.fullmatch(r"(\d+)_(\d+)").fillna(False).to_numpy(dtype=bool))
+    split = text.str.split("_", expand=True)
     if not bad.size:
         objid = split[1].astype(np.int64).to_numpy()
         bad = np.flatnonzero(objid >= OBJID_FACTOR)

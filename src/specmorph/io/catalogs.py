@@ -228,7 +228,7 @@ def with_survey(table: pd.DataFrame, surveys: Sequence[str] | str) -> pd.DataFra
     An eCALIFA-only table keeps the columns it has always had (read back as survey califa).
     """
     listed = [surveys] * len(table) if isinstance(surveys, str) else list(surveys)
-    return table.assign(survey=listed) if any(s != "califa" for s in listed) else table
+    return table.assign(**survey_dataset(listed))
 
 
 def survey_dataset(surveys: Sequence[str]) -> dict[str, np.ndarray]:

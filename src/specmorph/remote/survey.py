@@ -280,8 +280,8 @@ def ingest_remote(sources: RemoteSources | Sequence[RemoteSources], options: Rem
         write_json(summarise(outcomes), cache.root / SUMMARY_NAME)
         raise IncompleteDownload("the sample tables are needed before anything else:\n  " + "\n  ".join(
             f"{o.job.name} {o.status}: {o.detail}" for o in missing))
-    gz2_table = outcomes[len(samples)].fetched.path
-    califa, gz2, matched, dropped = _select(options, _read_tables(samples, [o.fetched.path for o in outcomes[:-1]]),
+    *sample_tables, gz2_table = (o.fetched.path for o in outcomes)  # table_jobs' order: the GZ2 table last
+    califa, gz2, matched, dropped = _select(options, _read_tables(samples, sample_tables),
                                             read_gz2_positions(gz2_table), seed, radius_arcsec)
     outcomes += run_jobs(object_jobs(samples, options, califa, gz2), cache, policy, validate, options.workers,
                          "objects")
