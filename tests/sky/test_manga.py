@@ -123,6 +123,7 @@ def both_surveys(tmp_path_factory):
                   cube_nx=6, cube_ny=6, workers=1, manga_spaxels=6)
     generate_survey(root / "both", SkyConfig(**common, survey="both", n_manga=8))
     generate_survey(root / "califa", SkyConfig(**common, survey="califa", n_manga=8))
+    generate_survey(root / "manga", SkyConfig(**common, survey="manga", n_manga=8))
     return root
 
 
@@ -143,6 +144,18 @@ def test_the_mock_manga_survey_lays_out_drpall_cubes_and_rows_the_stages_read(bo
     gz2 = read_gz2(raw / LAYOUT["gz2_catalog_path"])
     assert len(gz2) == len(read_gz2(both_surveys / "califa" / LAYOUT["gz2_catalog_path"])) + 8
     assert (raw / LAYOUT["cutout_dir"] / f"{manga_rows['id_str'].iloc[0]}.jpg").is_file()
+
+
+def test_a_manga_survey_keeps_the_gz2_catalogue_size_with_manga_galaxies_in_place_of_field_ones(both_surveys):
+    califa = read_gz2(both_surveys / "califa" / LAYOUT["gz2_catalog_path"])
+    manga = read_gz2(both_surveys / "manga" / LAYOUT["gz2_catalog_path"])
+    morphology = read_morphology(both_surveys / "manga" / LAYOUT["morphology_path"])
+    assert set(morphology["survey"]) == {"manga"} and len(morphology) == 8
+    assert len(manga) == len(califa)
+    truth = pd.read_csv(both_surveys / "califa" / "truth" / "gz2.csv")
+    field = set(truth.loc[truth["califa_name"].isna(), "dr7objid"])
+    kept = set(manga["dr7objid"]) & set(califa["dr7objid"])
+    assert kept < field and len(kept) == len(califa) - 8  # every eCALIFA row gone, field rows kept in place
 
 
 def test_adding_manga_leaves_the_califa_survey_as_it_was(both_surveys):

@@ -149,7 +149,10 @@ def _write_all(paths: dict[str, Path], cfg: SkyConfig) -> dict:
     g10 = galaxy10_sample(pop_rng, cfg.n_galaxy10, gz2)
 
     if cfg.survey == "manga":
-        califa, gz2 = [], [e for e in gz2 if not e.califa_name]  # the same field; no eCALIFA galaxy
+        # No eCALIFA galaxy; the MaNGA galaxies (GZ2 galaxies themselves) take the place of as many field
+        # galaxies, so the GZ2 catalogue keeps its eCALIFA size and training costs what it costs there.
+        # The field is drawn i.i.d., so its first galaxies are a random subset of it.
+        califa, gz2 = [], [e for e in gz2 if not e.califa_name][:max(len(gz2) - cfg.n_manga, 0)]
     mangas = _write_manga(paths, cfg, {e.dr7objid for e in gz2})
     gz2 = gz2 + mangas[1]
     ifs = califa + [m.truth for m in mangas[0]]  # every galaxy with a cube
