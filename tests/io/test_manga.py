@@ -10,6 +10,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from specmorph.errors import InputError
+from specmorph.io import gzipfits
+from specmorph.io import manga as manga_io
 from specmorph.io.cubes import read_cube
 from specmorph.io.manga import (
     CALIFA_GRID,
@@ -211,3 +213,26 @@ def test_reading_only_the_channels_the_grid_needs_gives_what_the_whole_cube_give
                                   (np.sqrt(np.where(usable, var, np.nan)) * FLUX_TO_CALIFA).astype(np.float32))
     span = channel_span(vacuum_to_air(WAVE), linear_grid(*CALIFA_GRID))
     assert 0 < span.start and span.stop < N_WAVE and span.stop - span.start < 0.7 * N_WAVE
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".fits.gz"])
+def test_the_one_pass_read_gives_what_astropy_gives(tmp_path, suffix, monkeypatch):
+    """read_logcube reads through `gzipfits` (one pass) where it can; forced onto astropy, the same cube."""
+    rng = np.random.default_rng(8)
+    shape = (N_WAVE, NY, NX)
+    plain = _write(tmp_path / "manga-1-1901-LOGCUBE.fits", flux=rng.normal(3, 1, shape).astype(np.float32),
+                   ivar=rng.uniform(0.5, 4, shape).astype(np.float32),
+                   mask=np.where(rng.uniform(size=shape) < 0.05, DONOTUSE, 0).astype(np.int32))
+    path = tmp_path / f"manga-8485-1901-LOGCUBE{suffix}"
+    path.write_bytes(gzip.compress(plain.read_bytes()) if suffix.endswith(".gz") else plain.read_bytes())
+    assert set(gzipfits.read_images(path, manga_io.EXTENSIONS)[2]) == set(manga_io.EXTENSIONS)  # the one pass reads it
+    fast = read_logcube(path)
+
+    def refuse(*args, **kwargs):
+        raise gzipfits.Unsupported("forced onto astropy")
+
+    monkeypatch.setattr(manga_io, "read_images", refuse)
+    slow = read_logcube(path)
+    np.testing.assert_array_equal(fast.flux, slow.flux)
+    np.testing.assert_array_equal(fast.error, slow.error)
+    assert fast.header == slow.header and (fast.ra, fast.dec) == (slow.ra, slow.dec)

@@ -25,7 +25,7 @@ _DTYPES = {8: np.dtype("u1"), 16: np.dtype(">i2"), 32: np.dtype(">i4"), 64: np.d
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "EXTNAME",
                "BSCALE", "BZERO", "BLANK")
 _MAX_HEADER_BLOCKS = 1000
-Images = tuple[fits.Header, np.ndarray, dict[str, np.ndarray]]  # primary header, primary data, {EXTNAME: data}
+Images = tuple[fits.Header, np.ndarray | None, dict[str, np.ndarray]]  # primary header, its data, {EXTNAME: data}
 _MAX_INFLATE_RATIO = 1032  # deflate's largest possible output/input ratio
 _READ = 1 << 17  # compressed bytes read per call
 _INFLATE = 1 << 19  # most decompressed bytes per zlib call
@@ -210,11 +210,12 @@ def read_images(path: Path, names: Collection[str]) -> Images:
         names: EXTNAMEs (upper case) whose data are wanted.
 
     Returns:
-        Primary header, primary data (native dtype of BITPIX), {name: data} for the names found.
+        Primary header, primary data (native dtype of BITPIX; None when the primary HDU has none, as in
+        a MaNGA LOGCUBE), {name: data} for the names found.
 
     Raises:
         Unsupported: the file is anything else than a single-member gzip stream (or plain file) of
-            a primary image with data and image extensions, unscaled where read, with nothing after
+            a primary image and image extensions, unscaled where read, with nothing after
             the last HDU, and no astropy warning; corrupt, truncated and multi-member files included.
         OSError: the file cannot be opened or read.
     """
@@ -236,10 +237,12 @@ def _read_stream(stream: _Plain | _Gzip, names: Collection[str]) -> Images:
     """Reads every HDU of the stream, keeping the data `read_images` returns."""
     header = _read_header(stream)
     _, dtype, shape, scaled = _layout(header, primary=True)
-    if scaled or _nbytes(dtype, shape) == 0:
-        raise Unsupported("the primary HDU is scaled or has no data")
-    data = stream.read_array(dtype, shape)
-    stream.skip(-data.nbytes % BLOCK)
+    data = None
+    if _nbytes(dtype, shape):
+        if scaled:
+            raise Unsupported("the primary HDU is scaled")
+        data = stream.read_array(dtype, shape)
+        stream.skip(-data.nbytes % BLOCK)
     found: dict[str, np.ndarray] = {}
     extensions = 0
     while not stream.at_end():
