@@ -180,16 +180,15 @@ def test_normalisation_removes_a_flux_scale(tmp_path, aperture):
     np.testing.assert_allclose(a, b, rtol=1e-5)
 
 
-def test_iter_spectra_reads_at_most_two_cubes_ahead(tmp_path, monkeypatch):
+def test_iter_spectra_reads_one_cube_per_step(tmp_path, monkeypatch):
     calls = []
     real_read = cubes.read_cube
     monkeypatch.setattr(cubes, "read_cube", lambda p, **kw: calls.append(p) or real_read(p, **kw))
-    paths = [_cube_path(tmp_path, name) for name in "ABCD"] + [tmp_path / "MISSING.V500.rscube.fits.gz"]
+    paths = [_cube_path(tmp_path, "A"), tmp_path / "MISSING.V500.rscube.fits.gz"]
     spectra = iter_spectra(paths, window=(4000.0, 5000.0), progress=False)
     assert calls == []  # nothing read until asked
     name, wave, spec = next(spectra)
-    assert name == "A" and wave.shape == spec.shape == (500,) and len(calls) <= 3  # memory: three cubes at most
-    assert [n for n, _, _ in (next(spectra) for _ in range(3))] == ["B", "C", "D"]
+    assert name == "A" and wave.shape == spec.shape == (500,) and len(calls) == 1
     with pytest.raises(InputError, match="MISSING"):
         next(spectra)
 
@@ -395,28 +394,3 @@ def test_damaged_gzip_raises_input_error_naming_the_file(mock_cube, tmp_path, da
     with pytest.raises(InputError, match=message) as err:
         read_cube(path)
     assert str(path) in str(err.value) and "corrupt or truncated gzip file" in str(err.value)
-
-
-def test_read_ahead_keeps_the_order_bounds_the_files_in_memory_and_raises_in_place():
-    import threading
-
-    from specmorph.io.cubes import read_ahead
-
-    lock, live, most = threading.Lock(), [0], [0]
-
-    def read(i):
-        with lock:
-            live[0] += 1
-            most[0] = max(most[0], live[0])
-        if i == 5:
-            raise InputError(f"file {i}: unreadable")
-        return i * 10
-
-    got = []
-    with pytest.raises(InputError, match="file 5"):
-        for i, value in read_ahead(range(9), read, threads=2):
-            got.append((i, value))
-            with lock:
-                live[0] -= 1  # the caller is done with this file
-    assert got == [(i, 10 * i) for i in range(5)]  # everything before the failed file, in order
-    assert most[0] <= 3  # the file in use and two read ahead

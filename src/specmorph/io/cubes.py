@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,7 +20,6 @@ from specmorph.io.manga import is_logcube, read_logcube
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-C = TypeVar("C")
 
 # Observed-frame continuum window used to normalise every spectrum (Å): free of strong lines at the
 # CALIFA redshifts (z ≲ 0.03), inside the V500 range (3749-7501 Å) and unaffected by its vignetting.
@@ -254,24 +250,6 @@ def galaxy_spectrum(
     return wave, spec.astype(np.float32)
 
 
-def read_ahead(paths: Iterable[T], read: Callable[[T], C], threads: int = 2) -> Iterator[tuple[T, C]]:
-    """(path, read(path)) in order, with `threads` files read ahead in background threads while the caller works.
-
-    Decompression and the array work release the GIL, so on two cores two reads run side by side. At most
-    `threads` + 1 files are in memory; a failed read raises where its file comes in the order.
-    """
-    with ThreadPoolExecutor(threads, thread_name_prefix="read_ahead") as pool:
-        pending: deque[tuple[T, Future]] = deque()
-        for path in paths:
-            pending.append((path, pool.submit(read, path)))
-            if len(pending) > threads:
-                path0, future = pending.popleft()
-                yield path0, future.result()
-        while pending:
-            path0, future = pending.popleft()
-            yield path0, future.result()
-
-
 def iter_spectra(
     paths: Iterable[str | Path],
     window: tuple[float, float] | None = None,
@@ -279,8 +257,7 @@ def iter_spectra(
     aperture: str = "integrated",
     progress: bool = True,
 ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Reads cubes in order and yields their normalised spectra; two cubes are read ahead in background
-    threads (`read_ahead`), so memory is bounded by three cubes.
+    """Reads cubes one at a time (memory bounded by one cube) and yields their normalised spectra.
 
     Args:
         paths: Cube files; read lazily, in order.
@@ -293,8 +270,8 @@ def iter_spectra(
         (name, wave (n,) Å, spectrum (n,) float32) per cube.
     """
     total = len(paths) if hasattr(paths, "__len__") else None
-    cubes = read_ahead(paths, partial(read_cube, error=False))
-    for path, cube in tqdm(cubes, total=total, desc="cubes", unit="cube", disable=not progress):
+    for path in tqdm(paths, total=total, desc="cubes", unit="cube", disable=not progress):
+        cube = read_cube(path, error=False)
         wave, spec = galaxy_spectrum(cube, window=window, bin_factor=bin_factor, aperture=aperture)
         del cube
         yield cube_name(Path(path)), wave, spec

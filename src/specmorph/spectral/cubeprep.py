@@ -32,7 +32,7 @@ import numpy as np
 
 from specmorph.errors import InputError
 from specmorph.executor import ExecutorParams, map_shards
-from specmorph.io.cubes import Cube, read_ahead, read_cube
+from specmorph.io.cubes import Cube, read_cube
 from specmorph.io.hdf5 import ID_DATASET
 from specmorph.io.shards import ShardWriter, merge_shards, shard_dir, shard_path
 
@@ -230,7 +230,8 @@ def _prepare_shard(prep: CubePrep, directory: str, index: int,
     names: list[str] = []
     waves: list[tuple[int, np.ndarray]] = []
     with ShardWriter(shard_path(directory, index)) as writer:
-        for (row, _), cube in read_ahead(items, lambda item: read_cube(item[1], error=False)):  # no ERROR needed
+        for row, path in items:
+            cube = read_cube(path, error=False)  # the ERROR extension is not used here
             wave, x = _prepare(cube, prep)  # (C,), (C, H, W)
             if not any(np.array_equal(wave, w) for _, w in waves):
                 waves.append((row, wave))
