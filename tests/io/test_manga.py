@@ -231,7 +231,7 @@ def test_the_one_pass_read_gives_what_astropy_gives(tmp_path, suffix, monkeypatc
     def refuse(*args, **kwargs):
         raise gzipfits.Unsupported("forced onto astropy")
 
-    monkeypatch.setattr(manga_io, "read_images", refuse)
+    monkeypatch.setattr(gzipfits, "read_images", refuse)
     slow = read_logcube(path)
     np.testing.assert_array_equal(fast.flux, slow.flux)
     np.testing.assert_array_equal(fast.error, slow.error)

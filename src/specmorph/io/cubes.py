@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from specmorph.errors import InputError
 from specmorph.io.fitsbase import Cube, celestial_position, read_fits_with
-from specmorph.io.gzipfits import Unsupported, read_images
+from specmorph.io.gzipfits import try_read_images
 from specmorph.io.manga import is_logcube, read_logcube
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,10 @@ def _read_astropy(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np
 def _read_hdus(path: Path, error: bool) -> tuple[fits.Header, fits.Header, np.ndarray, np.ndarray | None,
                                                 np.ndarray | None]:
     """As `_read_astropy`, streamed in one pass (gzipfits) when the file allows it, the same values either way."""
-    try:
-        header, flux, ext = read_images(path, ("ERROR", "BADPIX") if error else ("BADPIX",))
-        if flux is None:
-            raise Unsupported("the primary HDU has no data")
-    except (Unsupported, OSError) as err:
-        log.debug("%s: read with astropy (%s)", path, err)
+    images = try_read_images(path, ("ERROR", "BADPIX") if error else ("BADPIX",))
+    if images is None or images[1] is None:  # astropy reads it, or says what is wrong (no data included)
         return _read_astropy(path, error)
+    header, flux, ext = images
     err = np.asarray(ext["ERROR"], dtype=np.float32) if "ERROR" in ext else None
     badpix = ext["BADPIX"] != 0 if "BADPIX" in ext else None
     return header, header, np.asarray(flux, dtype=np.float32), err, badpix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import mmap
 import os
@@ -15,6 +16,8 @@ from typing import BinaryIO
 import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyError
+
+log = logging.getLogger(__name__)
 
 BLOCK = 2880  # bytes per FITS block
 CARD = 80  # bytes per header card
@@ -231,6 +234,16 @@ def read_images(path: Path, names: Collection[str]) -> Images:
     if caught:
         raise Unsupported(f"astropy warned: {caught[0].message}")
     return images
+
+
+def try_read_images(path: Path, names: Collection[str]) -> Images | None:
+    """`read_images`, or None when the file is one for astropy (`Unsupported`, or unreadable: astropy then
+    words the error); the reason is logged at debug level."""
+    try:
+        return read_images(path, names)
+    except (Unsupported, OSError) as err:
+        log.debug("%s: read with astropy (%s)", path, err)
+        return None
 
 
 def _read_stream(stream: _Plain | _Gzip, names: Collection[str]) -> Images:

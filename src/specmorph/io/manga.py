@@ -31,7 +31,7 @@ from astropy.io import fits
 
 from specmorph.errors import InputError
 from specmorph.io.fitsbase import Cube, celestial_position, read_fits_with
-from specmorph.io.gzipfits import Unsupported, read_images
+from specmorph.io.gzipfits import try_read_images
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,9 @@ def linear_grid(first: float, last: float, step: float) -> np.ndarray:
 def _read_extensions(path: Path) -> tuple[fits.Header, dict[str, np.ndarray]]:
     """The primary header and the EXTENSIONS' data: in one pass (`gzipfits`) where the file allows it, else
     (and for every error message) through astropy; the same values either way."""
-    try:
-        header, _, found = read_images(path, EXTENSIONS)
-        if len(found) == len(EXTENSIONS):
-            return header, found
-    except (Unsupported, OSError) as err:
-        log.debug("%s: read with astropy (%s)", path, err)
+    images = try_read_images(path, EXTENSIONS)
+    if images is not None and len(images[2]) == len(EXTENSIONS):
+        return images[0], images[2]
 
     def take(hdul: fits.HDUList) -> tuple[fits.Header, dict[str, np.ndarray]]:
         missing = [e for e in EXTENSIONS if e not in hdul]
