@@ -3,7 +3,9 @@
 Ours, one pass: `predict.run_predict(model_path, paths, out_csv, batch_size)`, the `specmorph predict`
 command without argparse (local executor): load the checkpoint, read each 424×424 JPEG
 (`io.images.read_image`), `imaging.transforms.apply` with the checkpoint's preprocessing (segment,
-crop, resize), forward in batches, softmax, write the predictions CSV.
+crop, resize), forward in batches, softmax, write the predictions CSV. As the command does by default,
+each image's softmax is averaged over its 8 orientations (`--no-tta`: one forward, as given); every
+baseline does the same forwards (`bare_softmax`: 4 `torch.rot90` of the batch and of its mirror).
 
 Headline baseline (issue 15, target >= 0.5): bare OpenCV and a bare torch batch loop: per file the same
 segmentation steps as direct cv2 calls (`cv2_baseline.cv2_segment`: imread ... resize), the central crop
@@ -99,10 +101,21 @@ def make_checkpoint(path: Path, params: dict) -> PreprocessConfig:
     return prep
 
 
+TTA = True  # the command's default; --no-tta sets False for both sides
+
+
+def bare_softmax(model: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    """Softmax of a batch, with TTA the mean over its 8 orientations (written out, not the library's)."""
+    if not TTA:
+        return torch.softmax(model(xb), dim=1)
+    views = [torch.rot90(v, k, dims=(2, 3)) for v in (xb, xb.flip(-1)) for k in range(4)]
+    return sum(torch.softmax(model(v), dim=1) for v in views) / len(views)  # (B, C)
+
+
 def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Baseline 1: softmax of the eval-mode forward of preprocessed (N, 3, S, S) inputs, in batches."""
     with torch.inference_mode():
-        return torch.cat([torch.softmax(model(xb), dim=1) for xb in x.split(batch_size)])  # (N, C)
+        return torch.cat([bare_softmax(model, xb) for xb in x.split(batch_size)])  # (N, C)
 
 
 def bare_cv2_torch(model: torch.nn.Module, paths: list[Path], prep: PreprocessConfig, batch_size: int) -> np.ndarray:
@@ -117,7 +130,7 @@ def bare_cv2_torch(model: torch.nn.Module, paths: list[Path], prep: PreprocessCo
             crop = cv2.resize(image[lo:lo + side, lo:lo + side], (prep.size, prep.size), interpolation=cv2.INTER_AREA)
             batch.append(crop.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0))
         with torch.inference_mode():
-            out.append(torch.softmax(model(torch.from_numpy(np.stack(batch))), dim=1).numpy())  # (B, C)
+            out.append(bare_softmax(model, torch.from_numpy(np.stack(batch))).numpy())  # (B, C)
     return np.concatenate(out)
 
 
@@ -130,7 +143,7 @@ def bare_pipeline(model: torch.nn.Module, paths: list[Path], prep: PreprocessCon
             rgb = read_image(path)  # (H, W, 3) uint8
             batch.append(preprocess(segment(rgb, prep.segment_params).image, prep.size, prep.crop_fraction))
         with torch.inference_mode():
-            out.append(torch.softmax(model(torch.from_numpy(np.stack(batch))), dim=1).numpy())  # (B, C)
+            out.append(bare_softmax(model, torch.from_numpy(np.stack(batch))).numpy())  # (B, C)
     return np.concatenate(out)
 
 
@@ -148,7 +161,7 @@ def profile_ours(model_path: Path, paths: list[Path], out_csv: Path, batch_size:
     """One cProfile'd pass of ours: seconds per step, the share of each, inside `segment`, and the top functions."""
     prof = cProfile.Profile()
     t0 = time.perf_counter()
-    prof.runcall(run_predict, model_path, paths, out_csv, batch_size=batch_size)
+    prof.runcall(run_predict, model_path, paths, out_csv, batch_size=batch_size, tta=TTA)
     wall = time.perf_counter() - t0
     stats = pstats.Stats(prof)
     steps = cumulative(stats, PROFILED)
@@ -168,13 +181,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=None, help="images (default 512; quick 64)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of both sides (default 2, all cores here)")
     ap.add_argument("--batch-size", type=int, default=64, help="images per forward pass (the CLI's default)")
+    ap.add_argument("--no-tta", action="store_true", help="one forward per image on both sides, as `--no-tta`")
     args = ap.parse_args(argv)
+    global TTA
+    TTA = not args.no_tta
     n = args.n or (64 if args.quick else 512)
     repeat = 3 if args.quick else 5
     params = load_params(PARAMS_PATH)
     torch.set_num_threads(args.threads)
     result: dict = {"compares": __doc__.split("\n\n")[1:3], "n_images": n, "cutout_px": CUTOUT,
-                    "batch_size": args.batch_size, "threads": torch.get_num_threads()}
+                    "batch_size": args.batch_size, "threads": torch.get_num_threads(), "tta": TTA}
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
         tmp = Path(tmp)
         (tmp / "images").mkdir()
@@ -190,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         out_csv = tmp / "predictions.csv"
 
         def ours():
-            return run_predict(model_path, paths, out_csv, batch_size=args.batch_size)
+            return run_predict(model_path, paths, out_csv, batch_size=args.batch_size, tta=TTA)
 
         vs_forward = harness.paired(ours, lambda: bare_forward(model, x, args.batch_size), items=n, repeat=repeat)
         vs_pipeline = harness.paired(ours, lambda: bare_pipeline(model, paths, prep, args.batch_size), items=n,
@@ -213,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
                              "bare_cv2_torch": 1 / vs_cv2["baseline"]["items_per_s"]}
     print(f"vs bare forward {vs_forward['ratio']:.4f}, vs bare pipeline {vs_pipeline['ratio']:.3f}, "
           f"vs bare cv2 + torch {vs_cv2['ratio']:.3f}", file=sys.stderr)
-    harness.finish(f"{NAME}.quick" if args.quick else NAME, result, vs_cv2["ratio"], TARGET)
+    name = NAME + ("" if TTA else ".no_tta")
+    harness.finish(f"{name}.quick" if args.quick else name, result, vs_cv2["ratio"], TARGET)
 
 
 if __name__ == "__main__":

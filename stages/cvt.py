@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
                       ("--gradcam-dir", "CvT Grad-CAM gallery"))
     params, section = params_of(args.params, "cvt")
     p, t = build(CvtSection, section, "cvt"), typed(params, "train", TrainSection)
-    seeds = list(typed(params, "evaluate", EvaluateSection).seeds)
+    ev = typed(params, "evaluate", EvaluateSection)
+    seeds = list(ev.seeds)
     table = read_table(args.images, ["id_str", "galaxy_id", "source", "class5", "split", "califa_name"],
                        dtype={"id_str": str, "galaxy_id": str, "class5": str, "califa_name": str})
     rows = table[(table["source"] == "gz2") & table["class5"].isin(FIVE_CLASSES)].copy()
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                 tp = TrainParams(epochs=budget.epochs, batch_size=p.batch_size, lr=p.lr,
                                  weight_decay=p.weight_decay, seed=seed)
                 model, history = train_model(cfg, tp, train.data, None)
-                pred = predict_proba(model, test.data.images).argmax(axis=1)  # RGB only
+                pred = predict_proba(model, test.data.images, tta=ev.tta).argmax(axis=1)  # RGB only
                 results[name][seed] = classification_metrics(test.data.labels.numpy(), pred, FIVE_CLASSES)
                 if name == "cvt":
                     cvt_pred.append(pred)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
                       test.data.labels.numpy(), test.table["galaxy_id"].to_numpy()), args.gradcam_dir, 4)
     write_confusion_csv(np.tile(test.data.labels.numpy(), len(seeds)), np.concatenate(cvt_pred), list(FIVE_CLASSES),
                         args.plot)
-    write_metrics({"seeds": seeds, "n_train": len(train.table), "n_test": len(test.table),
+    write_metrics({"seeds": seeds, "tta": ev.tta, "n_train": len(train.table), "n_test": len(test.table),
                    "n_train_galaxies": int(train.table["galaxy_id"].nunique()),
                    "n_test_galaxies": int(test.table["galaxy_id"].nunique()), "class_counts": counts,
                    **{name: aggregate_seeds(list(results[name].values()), KEYS) for name in MODELS},

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             TestSet("galaxy10", g10_images, g10_labels, np.array([f"g10_{i}" for i in g10_rows]))]
     if jobs[-1].kind not in SPECTRAL_KINDS:  # a guided network that never sees spectra: nothing to add
         sets = [t for t in sets if t.spec is None]
-    preds = predict_all(args.models_dir, names, seeds, sets)
+    preds = predict_all(args.models_dir, names, seeds, sets, p.tta)
     guided = names[-1]
     plot_dir = Path(args.plot_dir)
     for role, name in (("rgb_only", BASELINE), ("guided", guided)):
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         gradcam_galleries(Path(args.models_dir) / f"{name}_seed{seeds[0]}.pt", sets[0], plot_dir / "gradcam" / role,
                           p.gradcam_per_row)
     ceiling = label_ceiling(args.truth_dir, gz2.table["id_str"], labels, {n: preds[n]["gz2_test"] for n in names})
-    write_metrics({"model": model, "guided": guided, "seeds": seeds, "n_galaxy10_seen_in_training_dropped": n_seen,
+    write_metrics({"model": model, "guided": guided, "seeds": seeds, "tta": p.tta,
+                   "n_galaxy10_seen_in_training_dropped": n_seen,
                    "label_ceiling": ceiling,
                    **{t.name: {n: scores(preds[n][t.name], t.labels) for n in names} for t in sets}}, args.metrics)
     write_metrics({"model": model, "embedder": top.embedder, "rgb_inference": train.rgb_inference,

@@ -24,14 +24,15 @@ def main(argv: list[str] | None = None) -> None:
     params, section = params_of(args.params, "realism")
     p, real_sets = realism_params(section)
     top = shared(params)
-    seeds = list(typed(params, "evaluate", EvaluateSection).seeds)
+    ev = typed(params, "evaluate", EvaluateSection)
+    seeds = list(ev.seeds)
     rgb_inference = typed(params, "train", TrainSection).rgb_inference
     guided = plan(top.model, rgb_inference)[-1].name
     families = {"rgb_only": BASELINE, **({"guided": guided} if guided != BASELINE else {})}
     mock, labels_from = mock_labels(args.images, args.truth_dir, p.mock_sources)
     sets, spectra = realism_report(real_sets, mock, args.models_dir, families, seeds, p, top.seed,
-                                   args.plot_dir, executor_params(params), args.truth_dir)
-    write_metrics({"seeds": seeds, "families": families, "notes": NOTES,
+                                   args.plot_dir, executor_params(params), args.truth_dir, ev.tta)
+    write_metrics({"seeds": seeds, "tta": ev.tta, "families": families, "notes": NOTES,
                    "schemes": {k: {c: list(names) for c, names in v.items()} for k, v in SCHEMES.items()},
                    "mock": {"sources": list(p.mock_sources), "labels": labels_from, "n_images": len(mock)},
                    "max_images": p.max_images, "sets": sets, "spectra": spectra}, args.metrics)

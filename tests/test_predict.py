@@ -95,10 +95,12 @@ def odd_images(tmp_path):
             d / "sky.jpg": "no_central_source", d / "mock.jpg": ""}
 
 
-def _by_hand(model, paths, prep):
-    x = torch.from_numpy(np.stack([apply(read_image(p), prep) for p in paths]))
+def _by_hand(model, paths, prep, tta=True):
+    """Probabilities computed here: with tta, the mean softmax over the 8 orientations made by numpy."""
+    x = np.stack([apply(read_image(p), prep) for p in paths])  # (N, 3, S, S)
+    views = [np.rot90(v, k, axes=(2, 3)) for v in (x, x[..., ::-1]) for k in range(4)] if tta else [x]
     with torch.no_grad():
-        return torch.softmax(model(x).double(), dim=1).numpy()
+        return np.mean([torch.softmax(model(torch.from_numpy(v.copy())).double(), dim=1).numpy() for v in views], 0)
 
 
 def test_cli_mixed_inputs_skips_bad_files_by_name(make_checkpoint, images, tmp_path, capsys, caplog):
@@ -141,6 +143,25 @@ def test_probabilities_are_model_of_training_preprocessing(make_checkpoint, imag
     # the check can fail: dropping the segmentation or the crop gives visibly different probabilities
     for other in (PreprocessConfig(size=16, crop_fraction=0.8), PreprocessConfig(size=16, segment=True)):
         assert np.abs(_by_hand(model, good, other) - expected).max() > 1e-4
+    # without test-time augmentation: the one forward of the image as given, which differs from the mean
+    plain = predict_paths(ckpt, good, batch_size=3, tta=False)[0][list(LABELS)].to_numpy()
+    np.testing.assert_allclose(plain, _by_hand(model, good, prep, tta=False), rtol=0, atol=1e-6)
+    assert np.abs(plain - expected).max() > 1e-5  # float noise is under 1e-6
+
+
+def test_predictions_do_not_depend_on_the_orientation_of_the_file(make_checkpoint, tmp_path):
+    """With the default test-time augmentation a galaxy turned by 90° or mirrored gets the same probabilities."""
+    ckpt, _ = make_checkpoint(PreprocessConfig(size=16, crop_fraction=0.8))
+    rgb = _galaxy(np.random.default_rng(3), 60, 60)
+    paths = []
+    for name, image in (("as_is", rgb), ("turned", np.rot90(rgb)), ("mirrored", rgb[:, ::-1]),
+                        ("both", np.rot90(rgb[::-1], 3))):
+        paths.append(tmp_path / f"{name}.png")  # lossless: the same pixels, moved
+        Image.fromarray(np.ascontiguousarray(image)).save(paths[-1])
+    for tta in (True, False):
+        p = predict_paths(ckpt, paths, tta=tta)[0][list(LABELS)].to_numpy()  # (4, 3)
+        spread = np.abs(p - p[0]).max()
+        assert spread < 1e-6 if tta else spread > 1e-3  # without it the network sees different inputs
 
 
 def test_csv_file_list_with_relative_paths(make_checkpoint, images, tmp_path, monkeypatch):

@@ -83,11 +83,14 @@ class PcaRfSection:
 
 @dataclass(frozen=True)
 class EvaluateSection:
-    """`evaluate`: training seeds, bootstrap resamples of the ablation, Grad-CAM examples per row."""
+    """`evaluate`: training seeds, bootstrap resamples of the ablation, Grad-CAM examples per row, and whether
+    every network is scored on the mean of its softmax over the image's 8 orientations (`tta`; also read by
+    the `cvt` and `realism` stages, as `specmorph predict` does by default)."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
     bootstrap: int = 2000
     gradcam_per_row: int = 4
+    tta: bool = True
 
     def __post_init__(self) -> None:
         _check("evaluate", {"seeds": not self.seeds or len(set(self.seeds)) != len(self.seeds),

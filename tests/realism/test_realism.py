@@ -90,7 +90,10 @@ def test_score_family_aggregates_seeds_and_sums_the_confusion(monkeypatch, tmp_p
         table["flag"] = ["", "", "", "no_central_source"]
         return table
 
-    def fake_predict_many(model_paths, paths_in, batch_size, ids, executor):
+    passed = []
+
+    def fake_predict_many(model_paths, paths_in, batch_size, ids, executor, tta):
+        passed.append(tta)
         return [fake_predict(m, paths_in, ids) for m in model_paths], []
 
     monkeypatch.setattr(sim_to_real, "predict_many", fake_predict_many)
@@ -103,6 +106,7 @@ def test_score_family_aggregates_seeds_and_sums_the_confusion(monkeypatch, tmp_p
     assert (report["n_scored"], report["n_flagged"], report["flags"]) == (3, 1, {"no_central_source": 1})
     assert report["confusion_matrix"] == [[2, 0], [2, 2]]  # rows spiral, non_spiral; both seeds
     assert len(y_true) == len(y_pred) == 6
+    assert passed == [True]  # scored as predict classifies by default: over the 8 orientations
 
 
 def _set(tmp_path: Path, **over) -> dict:

@@ -1,4 +1,4 @@
-"""Scoring trained RGB classifiers on held-out galaxies, RGB only, and on Galaxy10 DECaLS."""
+"""Galaxy10 DECaLS as a second test set: the images of galaxies not seen in training, prepared as at predict time."""
 
 from __future__ import annotations
 
@@ -10,21 +10,11 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from tqdm import tqdm
 
-from specmorph.evaluation.metrics import classification_metrics
 from specmorph.imaging.transforms import PreprocessConfig, apply
 from specmorph.io.galaxy10 import Galaxy10
 from specmorph.taxonomy import CLASSES, GALAXY10_CLASSES
-from specmorph.training.loop import predict_proba
 
 log = logging.getLogger(__name__)
-
-
-def score(model, images: np.ndarray, labels: np.ndarray) -> dict:
-    """RGB-only metrics of a model on (N, 3, S, S) inputs; spectra are never given at test time."""
-    proba = predict_proba(model, images)  # (N, C)
-    pred = proba.argmax(axis=1)
-    y_true, y_pred = [CLASSES[i] for i in labels], [CLASSES[i] for i in pred]
-    return {**classification_metrics(y_true, y_pred, list(CLASSES)), "y_true": y_true, "y_pred": y_pred}
 
 
 def galaxy10_holdout(g10: Galaxy10, seen: pd.DataFrame, radius_arcsec: float) -> tuple[np.ndarray, int]:

@@ -44,11 +44,12 @@ class TestSet:
 
 
 def predict_all(models_dir: str | Path, names: list[str], seeds: list[int],
-                sets: list[TestSet]) -> dict[str, dict[str, dict[int, np.ndarray]]]:
+                sets: list[TestSet], tta: bool = True) -> dict[str, dict[str, dict[int, np.ndarray]]]:
     """Class predictions of `<name>_seed<k>.pt` for every name, seed and test set.
 
     A network sees a set's `spec` only if it takes spectra (`ModelConfig.kind` concat or gated);
-    every other prediction is from RGB alone.
+    every other prediction is from RGB alone. With `tta` a prediction is the argmax of the softmax
+    averaged over the image's 8 orientations (`models.inference.class_probabilities`).
 
     Returns:
         {name: {set name: {seed: (N,) predicted class indices}}}.
@@ -63,7 +64,7 @@ def predict_all(models_dir: str | Path, names: list[str], seeds: list[int],
                                  f"taxonomy.CLASSES in their order; it cannot be scored against these labels")
             for test in sets:
                 spec = test.spec if cfg.kind in SPECTRAL_KINDS else None
-                out[name][test.name][seed] = predict_proba(model, test.images, spec).argmax(axis=1) \
+                out[name][test.name][seed] = predict_proba(model, test.images, spec, tta=tta).argmax(axis=1) \
                     if len(test.labels) else np.zeros(0, np.int64)
     return out
 

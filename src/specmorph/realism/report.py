@@ -151,8 +151,8 @@ def load_real_set(rs: RealSet) -> RealLabels:
 
 def realism_report(real_sets: Mapping[str, RealSet], mock: pd.DataFrame, models_dir: str | Path,
                    families: Mapping[str, str], seeds: list[int], p: RealismParams, seed: int,
-                   plot_dir: str | Path, executor: ExecutorParams | None = None, truth_dir: str | Path = ""
-                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+                   plot_dir: str | Path, executor: ExecutorParams | None = None, truth_dir: str | Path = "",
+                   tta: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Scores every checkpoint family on every real set present and compares the mock with real data.
 
     A set whose folder or labels file is absent gets {"skipped": "no real set at <path>"}, nothing else.
@@ -171,6 +171,7 @@ def realism_report(real_sets: Mapping[str, RealSet], mock: pd.DataFrame, models_
         plot_dir: plot folder (replaced).
         executor: where prediction and statistics shards run.
         truth_dir: the mock truth tables (the spectral comparison needs `califa.csv`).
+        tta: classify each real image on the mean over its 8 orientations (`predict.predict_paths`).
 
     Returns:
         ({set name: report}, the spectral comparison), JSON-ready.
@@ -194,7 +195,7 @@ def realism_report(real_sets: Mapping[str, RealSet], mock: pd.DataFrame, models_
                                      "chance_balanced_accuracy": 1.0 / len(classes)}
             for role, checkpoint in families.items():
                 report, y_true, y_pred = score_family(models_dir, checkpoint, seeds, real.paths, real.ids, real.coarse,
-                                                      rs.scheme, p.batch_size, executor)
+                                                      rs.scheme, p.batch_size, executor, tta)
                 entry[role] = {"checkpoint": checkpoint, **report}
                 write_confusion_csv(y_true, y_pred, classes, work / "confusion" / f"{name}_{role}.csv")
             out[name] = entry

@@ -89,7 +89,8 @@ def coarse_scores(probs: np.ndarray, label_cols: Sequence[str], y_true: np.ndarr
 
 def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths: Sequence[Path],
                  ids: Sequence[str], coarse: np.ndarray, scheme: str, batch_size: int = 64,
-                 executor: ExecutorParams | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+                 executor: ExecutorParams | None = None, tta: bool = True
+                 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """`coarse_scores` of `<name>_seed<k>.pt` for every seed on one real set, in one `predict_many` pass.
 
     Args:
@@ -102,6 +103,7 @@ def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths:
         scheme: key of SCHEMES.
         batch_size: images per forward pass.
         executor: where `predict_paths` runs its shards (None: here).
+        tta: average each image's probabilities over its 8 orientations (`predict_paths`).
 
     Returns:
         (report, y_true, y_pred): report has the SCORE_KEYS aggregated over seeds (`aggregate_seeds`),
@@ -114,7 +116,7 @@ def score_family(models_dir: str | Path, name: str, seeds: Sequence[int], paths:
     per_seed, trues, preds = {}, [], []
     logger.info("classifying %d real images with %s, seeds %s", len(paths), name, list(seeds))
     tables, skipped = predict_many([Path(models_dir) / f"{name}_seed{seed}.pt" for seed in seeds], paths,
-                                   batch_size=batch_size, ids=ids, executor=executor)
+                                   batch_size=batch_size, ids=ids, executor=executor, tta=tta)
     for seed, table in zip(seeds, tables, strict=True):
         label_cols = [c for c in CLASSES if c in table.columns]
         y_true = table["path"].map(truth_of).to_numpy(dtype=str)

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from specmorph.evaluation.metrics import classification_metrics
 from specmorph.models import build_model
 from specmorph.models.config import SPECTRAL_KINDS, ModelConfig
+from specmorph.models.inference import class_probabilities
 from specmorph.training import distributed
 from specmorph.training.engine import Recipe, augment_d4, fit
 from specmorph.training.objectives import LossParams, Objective, make_objective
@@ -227,6 +228,7 @@ def predict_proba(
     spec: ArrayLike | None = None,
     has_spec: ArrayLike | None = None,
     batch_size: int = 256,
+    tta: bool = True,
 ) -> np.ndarray:
     """Class probabilities in eval mode without gradients; the model's train/eval mode is restored after.
 
@@ -236,15 +238,21 @@ def predict_proba(
         spec: (N, spec_dim) spectral features or None (RGB-only inference).
         has_spec: (N,) bool, or None ("rows whose spec is all finite").
         batch_size: images per forward pass.
+        tta: the mean over the image's 8 orientations (`models.inference.class_probabilities`); False: as given.
 
     Returns:
         (N, C) float32 softmax probabilities.
     """
     data = TensorData(images, torch.zeros(len(images), dtype=torch.int64), spec, has_spec)
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        probs = torch.softmax(_logits(model, data, batch_size), dim=1)
+        out = []
+        for idx in torch.arange(len(data)).split(batch_size):
+            x, _, spec_b, has_b = distributed.to_device(device, *data.batch(idx))
+            out.append(class_probabilities(model, x, spec_b, has_b, tta=tta).cpu())  # (B, C)
+        probs = torch.cat(out)
     finally:
         model.train(was_training)
     return probs.numpy().astype(np.float32)
