@@ -101,24 +101,22 @@ def make_checkpoint(path: Path, params: dict) -> PreprocessConfig:
     return prep
 
 
-TTA = True  # the command's default; --no-tta sets False for both sides
-
-
-def bare_softmax(model: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
-    """Softmax of a batch, with TTA the mean over its 8 orientations (written out, not the library's)."""
-    if not TTA:
+def bare_softmax(model: torch.nn.Module, xb: torch.Tensor, tta: bool) -> torch.Tensor:
+    """Softmax of a batch, with `tta` the mean over its 8 orientations (written out, not the library's)."""
+    if not tta:
         return torch.softmax(model(xb), dim=1)
     views = [torch.rot90(v, k, dims=(2, 3)) for v in (xb, xb.flip(-1)) for k in range(4)]
     return sum(torch.softmax(model(v), dim=1) for v in views) / len(views)  # (B, C)
 
 
-def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int, tta: bool) -> torch.Tensor:
     """Baseline 1: softmax of the eval-mode forward of preprocessed (N, 3, S, S) inputs, in batches."""
     with torch.inference_mode():
-        return torch.cat([bare_softmax(model, xb) for xb in x.split(batch_size)])  # (N, C)
+        return torch.cat([bare_softmax(model, xb, tta) for xb in x.split(batch_size)])  # (N, C)
 
 
-def bare_cv2_torch(model: torch.nn.Module, paths: list[Path], prep: PreprocessConfig, batch_size: int) -> np.ndarray:
+def bare_cv2_torch(model: torch.nn.Module, paths: list[Path], prep: PreprocessConfig, batch_size: int,
+                   tta: bool) -> np.ndarray:
     """The headline baseline: bare OpenCV segmentation, crop and resize, then the bare batched forward."""
     out = []
     for start in range(0, len(paths), batch_size):
@@ -130,11 +128,12 @@ def bare_cv2_torch(model: torch.nn.Module, paths: list[Path], prep: PreprocessCo
             crop = cv2.resize(image[lo:lo + side, lo:lo + side], (prep.size, prep.size), interpolation=cv2.INTER_AREA)
             batch.append(crop.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0))
         with torch.inference_mode():
-            out.append(bare_softmax(model, torch.from_numpy(np.stack(batch))).numpy())  # (B, C)
+            out.append(bare_softmax(model, torch.from_numpy(np.stack(batch)), tta).numpy())  # (B, C)
     return np.concatenate(out)
 
 
-def bare_pipeline(model: torch.nn.Module, paths: list[Path], prep: PreprocessConfig, batch_size: int) -> np.ndarray:
+def bare_pipeline(model: torch.nn.Module, paths: list[Path], prep: PreprocessConfig, batch_size: int,
+                  tta: bool) -> np.ndarray:
     """A bare loop over our library calls: read_image, segment, preprocess, forward and softmax per batch."""
     out = []
     for start in range(0, len(paths), batch_size):
@@ -143,7 +142,7 @@ def bare_pipeline(model: torch.nn.Module, paths: list[Path], prep: PreprocessCon
             rgb = read_image(path)  # (H, W, 3) uint8
             batch.append(preprocess(segment(rgb, prep.segment_params).image, prep.size, prep.crop_fraction))
         with torch.inference_mode():
-            out.append(bare_softmax(model, torch.from_numpy(np.stack(batch))).numpy())  # (B, C)
+            out.append(bare_softmax(model, torch.from_numpy(np.stack(batch)), tta).numpy())  # (B, C)
     return np.concatenate(out)
 
 
@@ -157,11 +156,11 @@ def cumulative(stats: pstats.Stats, where: dict[str, tuple[str, str]]) -> dict[s
     return out
 
 
-def profile_ours(model_path: Path, paths: list[Path], out_csv: Path, batch_size: int) -> dict:
+def profile_ours(model_path: Path, paths: list[Path], out_csv: Path, batch_size: int, tta: bool) -> dict:
     """One cProfile'd pass of ours: seconds per step, the share of each, inside `segment`, and the top functions."""
     prof = cProfile.Profile()
     t0 = time.perf_counter()
-    prof.runcall(run_predict, model_path, paths, out_csv, batch_size=batch_size, tta=TTA)
+    prof.runcall(run_predict, model_path, paths, out_csv, batch_size=batch_size, tta=tta)
     wall = time.perf_counter() - t0
     stats = pstats.Stats(prof)
     steps = cumulative(stats, PROFILED)
@@ -183,14 +182,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=64, help="images per forward pass (the CLI's default)")
     ap.add_argument("--no-tta", action="store_true", help="one forward per image on both sides, as `--no-tta`")
     args = ap.parse_args(argv)
-    global TTA
-    TTA = not args.no_tta
+    tta = not args.no_tta  # the command's default is on; both sides do the same forwards
     n = args.n or (64 if args.quick else 512)
     repeat = 3 if args.quick else 5
     params = load_params(PARAMS_PATH)
     torch.set_num_threads(args.threads)
     result: dict = {"compares": __doc__.split("\n\n")[1:3], "n_images": n, "cutout_px": CUTOUT,
-                    "batch_size": args.batch_size, "threads": torch.get_num_threads(), "tta": TTA}
+                    "batch_size": args.batch_size, "threads": torch.get_num_threads(), "tta": tta}
     with tempfile.TemporaryDirectory(prefix="bench_predict_") as tmp:
         tmp = Path(tmp)
         (tmp / "images").mkdir()
@@ -206,18 +204,19 @@ def main(argv: list[str] | None = None) -> None:
         out_csv = tmp / "predictions.csv"
 
         def ours():
-            return run_predict(model_path, paths, out_csv, batch_size=args.batch_size, tta=TTA)
+            return run_predict(model_path, paths, out_csv, batch_size=args.batch_size, tta=tta)
 
-        vs_forward = harness.paired(ours, lambda: bare_forward(model, x, args.batch_size), items=n, repeat=repeat)
-        vs_pipeline = harness.paired(ours, lambda: bare_pipeline(model, paths, prep, args.batch_size), items=n,
+        vs_forward = harness.paired(ours, lambda: bare_forward(model, x, args.batch_size, tta), items=n,
+                                    repeat=repeat)
+        vs_pipeline = harness.paired(ours, lambda: bare_pipeline(model, paths, prep, args.batch_size, tta), items=n,
                                      repeat=repeat)
-        vs_cv2 = harness.paired(ours, lambda: bare_cv2_torch(model, paths, prep, args.batch_size), items=n,
+        vs_cv2 = harness.paired(ours, lambda: bare_cv2_torch(model, paths, prep, args.batch_size, tta), items=n,
                                 repeat=repeat)
         table, _ = ours()
         probs = table[list(CLASSES)].to_numpy()
         result["max_abs_diff_vs_bare_pipeline"] = float(np.abs(probs - bare_pipeline(model, paths, prep,
-                                                                                      args.batch_size)).max())
-        result["profile_ours"] = profile_ours(model_path, paths, out_csv, args.batch_size)
+                                                                                      args.batch_size, tta)).max())
+        result["profile_ours"] = profile_ours(model_path, paths, out_csv, args.batch_size, tta)
     result["vs_bare_forward"] = vs_forward
     result["vs_bare_pipeline"] = vs_pipeline
     result["vs_bare_cv2_torch"] = vs_cv2
@@ -229,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                              "bare_cv2_torch": 1 / vs_cv2["baseline"]["items_per_s"]}
     print(f"vs bare forward {vs_forward['ratio']:.4f}, vs bare pipeline {vs_pipeline['ratio']:.3f}, "
           f"vs bare cv2 + torch {vs_cv2['ratio']:.3f}", file=sys.stderr)
-    name = NAME + ("" if TTA else ".no_tta")
+    name = NAME + ("" if tta else ".no_tta")
     harness.finish(f"{name}.quick" if args.quick else name, result, vs_cv2["ratio"], TARGET)
 
 

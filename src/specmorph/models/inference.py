@@ -41,9 +41,5 @@ def class_probabilities(model: nn.Module, x: torch.Tensor, *inputs: torch.Tensor
     Returns:
         (B, C) float64 probabilities on x's device.
     """
-    views = d4_views(x) if tta else iter((x,))
-    total, n = None, 0
-    for view in views:
-        p = torch.softmax(model(view, *inputs).double(), dim=1)
-        total, n = (p if total is None else total + p), n + 1
-    return total / n
+    views = list(d4_views(x)) if tta else [x]
+    return sum(torch.softmax(model(view, *inputs).double(), dim=1) for view in views) / len(views)

@@ -113,14 +113,20 @@ def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _logits(model: nn.Module, data: TensorData, batch_size: int, rgb_only: bool = False) -> torch.Tensor:
-    """Eval-mode logits (N, C) of a whole set, in order, on the CPU; with `rgb_only` the spectra are not given."""
+def _per_batch(model: nn.Module, data: TensorData, batch_size: int,
+               fn: Callable[[torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor]) -> torch.Tensor:
+    """`fn(x, spec, has_spec)` (B, C) of a whole set, per batch on the model's device: (N, C) in order, on the CPU."""
     device = next(model.parameters()).device
     out = []
     for idx in torch.arange(len(data)).split(batch_size):
         x, _, spec, has_spec = distributed.to_device(device, *data.batch(idx))
-        out.append((model(x) if rgb_only else model(x, spec, has_spec)).cpu())  # (B, C)
+        out.append(fn(x, spec, has_spec).cpu())  # (B, C)
     return torch.cat(out)
+
+
+def _logits(model: nn.Module, data: TensorData, batch_size: int, rgb_only: bool = False) -> torch.Tensor:
+    """Eval-mode logits (N, C) of a whole set, in order, on the CPU; with `rgb_only` the spectra are not given."""
+    return _per_batch(model, data, batch_size, lambda x, spec, has: model(x) if rgb_only else model(x, spec, has))
 
 
 @dataclass
@@ -244,15 +250,10 @@ def predict_proba(
         (N, C) float32 softmax probabilities.
     """
     data = TensorData(images, torch.zeros(len(images), dtype=torch.int64), spec, has_spec)
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        out = []
-        for idx in torch.arange(len(data)).split(batch_size):
-            x, _, spec_b, has_b = distributed.to_device(device, *data.batch(idx))
-            out.append(class_probabilities(model, x, spec_b, has_b, tta=tta).cpu())  # (B, C)
-        probs = torch.cat(out)
+        probs = _per_batch(model, data, batch_size, lambda x, s, h: class_probabilities(model, x, s, h, tta=tta))
     finally:
         model.train(was_training)
     return probs.numpy().astype(np.float32)
