@@ -52,11 +52,25 @@ def test_read_ecalifa_makes_the_conventions_explicit(tmp_path):
 def test_mock_quantities_weigh_bulge_and_disc_ages_by_light():
     truth = pd.DataFrame({"hubtyp": ["Sb", "E3", "Irr"], "bulge_frac": [0.25, 1.0, 0.0], "age_bulge": [8.0, 5.0, 1.0],
                           "age_disc": [1.0, 5.0, 1.0], "ew_ha": [20.0, 0.0, 50.0], "log_nii_ha": [-0.4, -0.2, -0.9],
-                          "sigma": [120.0, 250.0, 40.0]})
+                          "sigma": [120.0, 250.0, 40.0], "unmeasured": [np.nan, "", "sigma_kms"]})
     q = mock_quantities(truth)
     assert q["coarse"].tolist() == ["S", "E"]  # "Irr" is not a CALIFA type: left out
     assert q["log_age_lw"].tolist() == pytest.approx([0.25 * math.log10(8.0), math.log10(5.0)])
     assert q["log_ew_ha"].tolist() == pytest.approx([math.log10(20.0), math.log10(EW_FLOOR)])
+    assert q["sigma_kms"].tolist() == [120.0, 250.0]
+
+
+def test_mock_quantities_leave_out_what_the_copied_real_galaxy_lacked():
+    """A quantity unmeasured because the real galaxy had no Pipe3D value is NaN, as in the real table."""
+    truth = pd.DataFrame({"hubtyp": ["E1", "S0", "Sc"], "bulge_frac": [1.0, 0.5, 0.1], "age_bulge": [9.0, 8.0, 6.0],
+                          "age_disc": [9.0, 4.0, 1.0], "ew_ha": [0.3, 1.0, 20.0], "log_nii_ha": [-0.1, -0.2, -0.5],
+                          "sigma": [220.0, 180.0, 60.0],
+                          "unmeasured": ["log_nii_ha;log_oiii_hb", "sigma_kms;ew_ha_re;age_lw_gyr", np.nan]})
+    q = mock_quantities(truth)
+    assert q["log_nii_ha"].isna().tolist() == [True, False, False]
+    assert q["sigma_kms"].isna().tolist() == [False, True, False]
+    assert q["log_ew_ha"].isna().tolist() == [False, True, False]
+    assert q["log_age_lw"].isna().tolist() == [False, True, False]
 
 
 def test_separability_is_one_for_disjoint_groups_and_chance_for_identical_ones():

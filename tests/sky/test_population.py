@@ -9,6 +9,7 @@ from astropy.cosmology import FlatLambdaCDM
 
 from specmorph.sky.population import (
     _JOINT_JITTER,
+    _JOINT_RANGES,
     arcsec_per_kpc,
     calibration,
     distance_modulus,
@@ -135,13 +136,44 @@ def test_same_seed_same_truths():
     assert not math.isclose(a[0].ra, califa_sample(np.random.default_rng(8), 20)[0].ra)
 
 
+def test_truth_names_the_quantities_the_copied_real_galaxy_lacked():
+    """About as many E4 galaxies have [NII]/Hα unmeasured as real E4 galaxies lack it; only joint columns are named."""
+    cal = calibration()
+    columns = cal["joint"]["columns"]
+    rows = cal["joint"]["rows"]["E4"]
+    missing = np.mean([r[columns.index("log_nii_ha")] is None for r in rows])
+    assert 0.05 < missing < 0.95  # the real E4 rows have some without a value
+    rng = np.random.default_rng(3)
+    truths = [draw_galaxy(rng, f"G{i}", 0.0, 0.0, None, hubtyp="E4") for i in range(600)]
+    names = [t.unmeasured.split(";") if t.unmeasured else [] for t in truths]
+    assert all(set(n) <= set(columns) for n in names)
+    assert np.mean(["log_nii_ha" in n for n in names]) == pytest.approx(missing, abs=0.07)
+
+
+def test_a_deck_copies_every_real_galaxy_once_before_any_twice(monkeypatch):
+    """Without jitter a draw is its real row: one pass of the deck gives each S0 row exactly once."""
+    monkeypatch.setattr("specmorph.sky.population._JOINT_JITTER",
+                        {c: (0.0, log) for c, (_, log) in _JOINT_JITTER.items()})
+    cal = calibration()
+    columns, rows = cal["joint"]["columns"], cal["joint"]["rows"]["S0"]
+    rng, deck = np.random.default_rng(1), {}
+    drawn = [joint_draw(rng, "S0", deck)[0] for _ in rows]
+    usable = [{c: float(v) for c, v in zip(columns, r, strict=True) if v is not None
+               and _JOINT_RANGES[c][0] <= v <= _JOINT_RANGES[c][1]} for r in rows]
+    key = lambda d: tuple(sorted(d.items()))  # noqa: E731
+    assert sorted(map(key, drawn)) == sorted(map(key, usable))
+    assert deck["S0"] == []
+    joint_draw(rng, "S0", deck)  # the next pass is dealt afresh
+    assert len(deck["S0"]) == len(rows) - 1
+
+
 def test_joint_draw_takes_all_values_from_one_real_galaxy():
     """Every drawn set lies within 5 jitter-sigmas of one and the same real eCALIFA row of the type, and
     the draws keep the real rows' correlation of colour with EW(Hα) (two code paths, same numbers)."""
     cal = calibration()
     columns, rows = cal["joint"]["columns"], np.array(cal["joint"]["rows"]["Sb"], dtype=float)  # None -> nan
     rng = np.random.default_rng(0)
-    draws = [joint_draw(rng, "Sb") for _ in range(2000)]
+    draws = [joint_draw(rng, "Sb")[0] for _ in range(2000)]
     for d in draws[:200]:
         close = np.ones(len(rows), bool)
         for k, v in d.items():

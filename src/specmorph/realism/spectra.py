@@ -27,6 +27,9 @@ from specmorph.taxonomy import CALIFA_TYPES
 
 GROUPS = ("E", "S0", "S")  # E0-E7; S0; S0a-Sdm (Irr and BCD left out)
 QUANTITIES = ("log_ew_ha", "log_nii_ha", "log_age_lw", "sigma_kms")
+# The calibration "joint" column (`sky.population.joint_draw`) each quantity of a mock galaxy was copied from.
+JOINT_COLUMN = {"log_ew_ha": "ew_ha_re", "log_nii_ha": "log_nii_ha", "log_age_lw": "age_lw_gyr",
+                "sigma_kms": "sigma_kms"}
 TASKS = {"E/S": ("E", "S"), "E/S0/S": ("E", "S0", "S")}
 EW_FLOOR = 0.1  # Å: EW(Hα) below (retired galaxies, absorption) is set to it before the log
 FOLDS = 5
@@ -79,13 +82,20 @@ def mock_quantities(truth: pd.DataFrame) -> pd.DataFrame:
 
     The light-weighted age is the bulge's and the disc's ages averaged in log with the r-band bulge
     fraction as weight (the cube mixes the two populations by light); the other quantities are the
-    ones the cube's lines and broadening were made with.
+    ones the cube's lines and broadening were made with. A quantity the copied real galaxy had no
+    Pipe3D value for (truth `unmeasured`) is NaN, as it is in the real table: the mock draws one so that
+    it can render the cube, but counting it would keep in the mock the galaxies (mostly ellipticals with
+    too little gas for [NII]/Hα) that the real comparison leaves out.
     """
     bt = truth["bulge_frac"].to_numpy(float)
     log_age = bt * np.log10(truth["age_bulge"].to_numpy(float)) + (1 - bt) * np.log10(
         truth["age_disc"].to_numpy(float))
-    return _table(group_of(truth["hubtyp"]), truth["ew_ha"].to_numpy(float), truth["log_nii_ha"].to_numpy(float),
-                  10**log_age, truth["sigma"].to_numpy(float))
+    out = _table(group_of(truth["hubtyp"]), truth["ew_ha"].to_numpy(float), truth["log_nii_ha"].to_numpy(float),
+                 10**log_age, truth["sigma"].to_numpy(float))
+    unmeasured = truth["unmeasured"].fillna("").astype(str).str.split(";")[group_of(truth["hubtyp"]) != ""]
+    for quantity, column in JOINT_COLUMN.items():
+        out.loc[unmeasured.map(lambda names, c=column: c in names).to_numpy(), quantity] = np.nan
+    return out
 
 
 def separability(df: pd.DataFrame, groups: Sequence[str], seeds: Sequence[int]) -> dict[str, Any]:
@@ -124,7 +134,7 @@ def spectra_section(truth_dir: str | Path, califa_table: str | Path, seeds: Sequ
         if not path.is_file():
             return {"skipped": f"{what} at {path}"}
     mock = mock_quantities(read_table(truth_path, ["hubtyp", "bulge_frac", "age_bulge", "age_disc", "ew_ha",
-                                                   "log_nii_ha", "sigma"]))
+                                                   "log_nii_ha", "sigma", "unmeasured"]))
     real = real_quantities(read_ecalifa(califa_table))
     write_histograms({"eCALIFA": (mock, real, GROUPS)}, plot_dir, QUANTITIES)
     return {"mock": str(truth_path), "real": str(califa_table), **spectral_report(mock, real, seeds)}

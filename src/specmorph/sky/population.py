@@ -66,7 +66,8 @@ def _joint_pool(hubtyp: str) -> tuple[tuple[str, ...], tuple[tuple, ...]]:
     return tuple(cal["joint"]["columns"]), rows
 
 
-def joint_draw(rng: np.random.Generator, hubtyp: str) -> dict[str, float]:
+def joint_draw(rng: np.random.Generator, hubtyp: str, deck: dict[str, list[int]] | None = None
+               ) -> tuple[dict[str, float], tuple[str, ...]]:
     """Colour and spectral quantities of one real eCALIFA galaxy of the type, drawn at random.
 
     Drawing them together keeps the real sample's correlations (a bluer galaxy has a higher EW(Hα)
@@ -74,11 +75,24 @@ def joint_draw(rng: np.random.Generator, hubtyp: str) -> dict[str, float]:
     separated the types more cleanly than the real ones. Each value gets the scatter _JOINT_JITTER;
     values missing or outside _JOINT_RANGES are left out (the caller draws them alone).
 
+    With a `deck` (one dict per sample, filled here), the type's real galaxies are dealt in a shuffled
+    order and each is copied once before any is copied twice. Drawn with replacement, a sample of a few
+    hundred galaxies holds near-copies of one real galaxy, and a classifier that meets one copy in
+    training and another in testing tells the types apart from their spectra better than it can on the
+    real sample (E / S0 / S balanced accuracy 0.65 on the mock against 0.55 on eCALIFA).
+
     Returns:
-        {column: value} for the usable columns of the drawn galaxy (`calibration.json` "joint").
+        {column: value} for the usable columns of the drawn galaxy (`calibration.json` "joint"), and the
+        columns it has no value for at all (Pipe3D measured none; a value outside the ranges is not one).
     """
     columns, rows = _joint_pool(hubtyp)
-    row = rows[int(rng.integers(len(rows)))]
+    if deck is None:
+        row = rows[int(rng.integers(len(rows)))]
+    else:
+        left = deck.setdefault(hubtyp, [])
+        if not left:
+            left.extend(rng.permutation(len(rows)).tolist())
+        row = rows[left.pop()]
     noise = rng.standard_normal(len(columns))
     out = {}
     for c, v, z in zip(columns, row, noise, strict=True):
@@ -86,7 +100,7 @@ def joint_draw(rng: np.random.Generator, hubtyp: str) -> dict[str, float]:
             continue
         std, log = _JOINT_JITTER[c]
         out[c] = float(np.clip(v * math.exp(std * z) if log else v + std * z, *_JOINT_RANGES[c]))
-    return out
+    return out, tuple(c for c, v in zip(columns, row, strict=True) if v is None)
 
 
 def split_normal(rng: np.random.Generator, q: list[float], lo: float = -np.inf,
@@ -144,7 +158,7 @@ def _inclination_for(label_name: str | None, rng: np.random.Generator) -> float:
 
 def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, redshift: float | None,
                 hubtyp: str | None = None, label_name: str | None = None, galaxy10: int | None = None,
-                field: bool = False) -> GalaxyTruth:
+                field: bool = False, deck: dict[str, list[int]] | None = None) -> GalaxyTruth:
     """Draws one galaxy, from its CALIFA type (CALIFA sample) or from its 8-class label (GZ2, Galaxy10).
 
     Args:
@@ -157,6 +171,8 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         label_name: 8-class label; None derives it from type, inclination and bar.
         galaxy10: Galaxy10 code; 0/1 mark a disturbed/merging galaxy (rendered as such).
         field: A GZ2/Galaxy10 field galaxy: magnitude-limited redshift (r < 17) instead of CALIFA's.
+        deck: Deals the real galaxies the colours and spectra are copied from (`joint_draw`); the cube
+            samples pass one, so that no real galaxy is copied twice before each is copied once.
 
     Returns:
         The galaxy's truth.
@@ -189,7 +205,7 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
     re = re_kpc * arcsec_per_kpc(redshift)  # arcsec
     if not field:
         re = float(np.clip(re, *_CALIFA_RE_RANGE))  # isophotal diameters 45-80" (Walcher et al. 2014)
-    joint = joint_draw(rng, hubtyp)
+    joint, unmeasured = joint_draw(rng, hubtyp, deck)
     g_r = joint.get("g_r", split_normal(rng, t["g_r"], 0.1, 1.1))
     pa = float(rng.uniform(0, 180))
 
@@ -265,11 +281,10 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         av = min(3.0, av * 2.5 + 0.3)
         dust_lane = float(np.clip(rng.normal(0.75 - 0.4 * late, 0.1), 0.05, 0.95))
     log_mass = split_normal(rng, t["log_mass"], 8.0, 12.0)
+    # Late types keep eCALIFA's central σ too, although below the V500 resolution it is poorly measured:
+    # replaced by a cold value scaled with v_rot, it told late spirals from S0s better than real cubes can.
     sigma = joint.get("sigma_kms", split_normal(rng, t["sigma_kms"], 30.0, 350.0))
     v_rot = 0.0 if elliptical else 10 ** (2.25 + 0.27 * (log_mass - 10.0)) * rng.normal(1, 0.08)
-    if not elliptical and CALIFA_TYPES.index(hubtyp) > CALIFA_TYPES.index("Sbc"):
-        # eCALIFA's central σ of late types is below the V500 resolution and unreliable: scale with v_rot.
-        sigma = float(np.clip(0.35 * v_rot + rng.normal(0, 10), 25.0, 100.0))
     # The bulge is old; the disc's age is set so that the two, weighted in log by the bulge's share of the
     # light, give the galaxy's light-weighted age (what Pipe3D measures within Re).
     age_bulge = age if elliptical else max(age * 1.3, 6.0)
@@ -286,6 +301,6 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
         bulge_gr=bulge_gr, disc_gr=disc_gr, age_bulge=age_bulge, age_disc=age_disc, ew_ha=ew_ha,
         log_nii_ha=joint.get("log_nii_ha", split_normal(rng, t["log_nii_ha"], -1.5, 0.6)),
         log_oiii_hb=joint.get("log_oiii_hb", split_normal(rng, t["log_oiii_hb"], -1.5, 1.2)), av=av,
-        v_rot=float(v_rot), sigma=sigma,
+        v_rot=float(v_rot), sigma=sigma, unmeasured=";".join(unmeasured),
     )
 

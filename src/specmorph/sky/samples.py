@@ -79,15 +79,17 @@ def typed_sample(rng: np.random.Generator, names: list[str], ra_range: tuple[flo
                  dec_range: tuple[float, float] = _DEC_RANGE) -> list[GalaxyTruth]:
     """One galaxy per name, its Hubble type drawn from the real eCALIFA mix, uniform on the sky in the box.
 
-    The cube samples of both surveys (eCALIFA, and MaNGA in `sky.manga`) are drawn this way.
+    The cube samples of both surveys (eCALIFA, and MaNGA in `sky.manga`) are drawn this way, their
+    spectra copied from the real galaxies of each type dealt from one deck (`population.joint_draw`).
     """
     mix = calibration()["type_mix"]
     types = [t for t in CALIFA_TYPES if mix.get(t, 0) > 0]
     p = np.array([mix[t] for t in types])
     p = p / p.sum()
     ra, dec = random_positions(rng, len(names), ra_range, dec_range)
-    return [draw_galaxy(rng, name, float(ra[i]), float(dec[i]), None, hubtyp=types[rng.choice(len(types), p=p)])
-            for i, name in enumerate(names)]
+    deck: dict[str, list[int]] = {}
+    return [draw_galaxy(rng, name, float(ra[i]), float(dec[i]), None, hubtyp=types[rng.choice(len(types), p=p)],
+                        deck=deck) for i, name in enumerate(names)]
 
 
 def gz2_sample(rng: np.random.Generator, califa: list[GalaxyTruth], n_field: int,

@@ -51,6 +51,9 @@ class GalaxyTruth:
     # Kinematics.
     v_rot: float  # km/s, asymptotic circular velocity of the disc (0 for ellipticals)
     sigma: float  # km/s, central stellar velocity dispersion
+    # Calibration "joint" columns (`population.joint_draw`) the real galaxy this one copies has no value for
+    # (Pipe3D measured none), ";"-separated; the mock drew each alone from its type's quantiles.
+    unmeasured: str = ""
 
     @classmethod
     def field_names(cls) -> list[str]:
