@@ -1,8 +1,11 @@
 """Stage `cvt`: a CvT and a ResNet baseline on the high-confidence 5-class GZ2 subset, same split, budget and seeds."""
 
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from specmorph.catalog.selection import FIVE_CLASSES
 from specmorph.errors import InputError
@@ -10,6 +13,7 @@ from specmorph.evaluation.metrics import classification_metrics
 from specmorph.evaluation.plots import write_confusion_csv
 from specmorph.evaluation.report import aggregate_seeds, compare
 from specmorph.evaluation.study import TestSet, gradcam_galleries
+from specmorph.executor import map_shards
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.atomic import atomic_dir
@@ -20,12 +24,28 @@ from specmorph.models.config import ModelConfig
 from specmorph.params import build, profile_block, typed
 from specmorph.sections import EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
+from specmorph.torchutil import torch_settings
 from specmorph.training.budget import Budget, CvtBudget, CvtSection, TrainSection
 from specmorph.training.dataset import build_set
-from specmorph.training.loop import TrainParams, predict_proba, train_model
+from specmorph.training.loop import TensorData, TrainParams, network_executor, predict_proba, train_model
 
 MODELS = {"cvt": "cvt", "resnet": "rgb"}  # name in metrics and checkpoints -> ModelConfig kind
 KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"] + [f"per_class.{c}.f1" for c in FIVE_CLASSES]
+
+
+def train_and_predict(index: int, items: list[tuple[int, str]], cfgs: dict[str, ModelConfig], recipe: TrainParams,
+                      train: TensorData, test_images: torch.Tensor, tta: bool) -> list[tuple]:
+    """An `executor.map_shards` task: per (seed, model name) item, the trained network and its test predictions.
+
+    Returns:
+        Per item (seed, name, model, history, (n_test,) predicted classes, RGB only).
+    """
+    out = []
+    for seed, name in items:
+        model, history = train_model(cfgs[name], replace(recipe, seed=seed), train, None)
+        with torch_settings(recipe.num_threads):
+            out.append((seed, name, model, history, predict_proba(model, test_images, tta=tta).argmax(axis=1)))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,26 +74,28 @@ def main(argv: list[str] | None = None) -> None:
                              size, crop) for split in ("train", "test"))
     preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
                                   segment_params=typed(params, "segment", SegmentParams)).to_dict()
+    cfgs = {name: ModelConfig(kind=kind, n_classes=len(FIVE_CLASSES), label_cols=FIVE_CLASSES, image_size=size,
+                              depth=resnet.depth, width=resnet.width, feature_dim=t.feature_dim,
+                              head_hidden=t.head_hidden, cvt_dims=budget.dims, cvt_depths=budget.depths,
+                              cvt_heads=budget.heads, preprocess=preprocess) for name, kind in MODELS.items()}
+    executor, threads = network_executor(t.workers)
+    recipe = TrainParams(epochs=budget.epochs, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
+                         seed=0, num_threads=threads)  # seed: each item's own
+    task = partial(train_and_predict, cfgs=cfgs, recipe=recipe, train=train.data, test_images=test.data.images,
+                   tta=ev.tta)
+    done = [r for shard in map_shards(task, [(seed, name) for seed in seeds for name in MODELS], executor, "cvt",
+                                      unit="network") for r in shard]
     models_dir = Path(args.models_dir)
     results: dict[str, dict] = {name: {} for name in MODELS}
     cvt_pred = []  # per seed, (n_test,) class indices, pooled into the confusion CSV
     with atomic_dir(models_dir) as work_dir:  # renamed to models_dir only once every model is saved
-        for seed in seeds:
-            for name, kind in MODELS.items():
-                cfg = ModelConfig(kind=kind, n_classes=len(FIVE_CLASSES), label_cols=FIVE_CLASSES, image_size=size,
-                                  depth=resnet.depth, width=resnet.width, feature_dim=t.feature_dim,
-                                  head_hidden=t.head_hidden, cvt_dims=budget.dims, cvt_depths=budget.depths,
-                                  cvt_heads=budget.heads, preprocess=preprocess)
-                tp = TrainParams(epochs=budget.epochs, batch_size=p.batch_size, lr=p.lr,
-                                 weight_decay=p.weight_decay, seed=seed)
-                model, history = train_model(cfg, tp, train.data, None)
-                pred = predict_proba(model, test.data.images, tta=ev.tta).argmax(axis=1)  # RGB only
-                results[name][seed] = classification_metrics(test.data.labels.numpy(), pred, FIVE_CLASSES)
-                if name == "cvt":
-                    cvt_pred.append(pred)
-                save_checkpoint(work_dir / f"{name}_seed{seed}.pt", model, cfg,
-                                {"seed": seed, "history": without_timing(history), "params_hash": params_hash(section),
-                                 "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
+        for seed, name, model, history, pred in done:
+            results[name][seed] = classification_metrics(test.data.labels.numpy(), pred, FIVE_CLASSES)
+            if name == "cvt":
+                cvt_pred.append(pred)
+            save_checkpoint(work_dir / f"{name}_seed{seed}.pt", model, cfgs[name],
+                            {"seed": seed, "history": without_timing(history), "params_hash": params_hash(section),
+                             "n_train": len(train.table), "test_accuracy": results[name][seed]["accuracy"]})
     gradcam_galleries(models_dir / f"cvt_seed{seeds[0]}.pt", TestSet("test", test.data.images.numpy(),
                       test.data.labels.numpy(), test.table["galaxy_id"].to_numpy()), args.gradcam_dir, 4)
     write_confusion_csv(np.tile(test.data.labels.numpy(), len(seeds)), np.concatenate(cvt_pred), list(FIVE_CLASSES),

@@ -5,13 +5,14 @@ trains (`training.distributed`), rank 0 alone writes, and all finish together.
 """
 
 import argparse
-from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from dvclive import Live
 
 from specmorph.catalog.splits import grouped_split
+from specmorph.executor import map_shards
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.atomic import atomic_dir
@@ -26,23 +27,19 @@ from specmorph.taxonomy import CLASSES
 from specmorph.training import distributed
 from specmorph.training.budget import Budget, TrainSection
 from specmorph.training.dataset import build_set
-from specmorph.training.guided import plan, train_jobs
-from specmorph.training.loop import TrainParams
+from specmorph.training.guided import chains, plan, train_chains
+from specmorph.training.loop import TrainParams, network_executor
 from specmorph.training.objectives import LossParams
 
 
-def live_logger(live_dir: Path, seed: int, lives: list[Live]):
-    """Job name -> dvclive per-epoch callback writing under <live_dir>/<name>_seed<seed>; opened runs go to `lives`."""
-    def for_job(name: str):
-        live = Live(dir=str(live_dir / f"{name}_seed{seed}"), save_dvc_exp=False, dvcyaml=None)
-        lives.append(live)
-
-        def log_epoch(epoch: int, metrics: dict) -> None:
-            for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1"):
-                live.log_metric(key, float(metrics[key]))
-            live.next_step()
-        return log_epoch
-    return for_job
+def log_to_dvclive(live_dir: Path, name: str, seed: int, epochs: list[dict]) -> None:
+    """Writes one network's per-epoch metrics (as its epoch callback saw them) under <live_dir>/<name>_seed<seed>."""
+    live = Live(dir=str(live_dir / f"{name}_seed{seed}"), save_dvc_exp=False, dvcyaml=None)
+    for metrics in epochs:
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1"):
+            live.log_metric(key, float(metrics[key]))
+        live.next_step()
+    live.end()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,31 +79,31 @@ def run(args: argparse.Namespace, params: dict, p: TrainSection, section: dict) 
                        spec_dim=int(feats["embedding"].shape[1]), spec_hidden=p.spec_hidden,
                        spec_dropout=p.spec_dropout, gate=p.gate, preprocess=preprocess)
     losses = build(LossParams, p.losses, "train.losses")
-    threads = max(1, TrainParams.num_threads // distributed.local_world_size())  # the node's cores, shared
-    p_hash = params_hash({k: v for k, v in section.items() if k not in ("device", "backend")})  # what, not where
+    executor, threads = network_executor(p.workers, p.device)
+    recipe = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=p.batch_size, lr=p.lr,
+                         weight_decay=p.weight_decay, seed=0, num_threads=threads)  # seed: each item's own
+    where = ("device", "backend", "workers")  # how it runs, not what it trains: not in the checkpoints' hash
+    p_hash = params_hash({k: v for k, v in section.items() if k not in where})
+    seeds = typed(params, "evaluate", EvaluateSection).seeds
+    task = partial(train_chains, base=base, params=recipe, losses=losses, train=fit.data, val=val.data,
+                   teacher_spectra=p.teacher_spectra)
+    done = [r for shard in map_shards(task, [(seed, chain) for seed in seeds for chain in chains(jobs)], executor,
+                                      "train", unit="network group") for r in shard]
+    if not main_rank:
+        return
     summary = {}
-    # rank 0 saves into a work directory, renamed to --models-dir only once every model is saved
-    with atomic_dir(args.models_dir) if main_rank else nullcontext() as work_dir:
-        for seed in typed(params, "evaluate", EvaluateSection).seeds:
-            tp = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=p.batch_size, lr=p.lr,
-                             weight_decay=p.weight_decay, seed=seed, num_threads=threads)
-            lives: list[Live] = []
-            on_epoch_for = live_logger(Path(args.live_dir), seed, lives) if main_rank else None
-            trained = train_jobs(jobs, base, tp, losses, fit.data, val.data, on_epoch_for,
-                                 teacher_spectra=p.teacher_spectra)
-            for live in lives:
-                live.end()
-            if not main_rank:
-                continue
-            for name, t in trained.items():
+    # saved into a work directory, renamed to --models-dir only once every model is saved
+    with atomic_dir(args.models_dir) as work_dir:
+        for r in done:
+            seed = r["seed"]
+            for name, t in r["trained"].items():
+                log_to_dvclive(Path(args.live_dir), name, seed, r["epochs"][name])
                 save_checkpoint(work_dir / f"{name}_seed{seed}.pt", t.model, t.cfg,
                                 {"seed": seed, "model": top.model, "history": without_timing(t.history),
                                  "params_hash": p_hash, "n_train": len(fit.table), "n_val": len(val.table)})
                 kept = next(h for h in t.history if h["best"])  # the returned weights' epoch
                 summary[f"{name}_seed{seed}"] = {"epoch": kept["epoch"], "epochs_run": len(t.history),
                                                  **{k: kept[k] for k in ("train_acc", "val_acc", "val_macro_f1")}}
-    if not main_rank:
-        return
     write_metrics({"model": top.model, "rgb_inference": p.rgb_inference,
                    "teacher_spectra": p.teacher_spectra, "n_train": len(fit.table),
                    "n_val": len(val.table), "n_train_with_spectra": int(np.asarray(fit.data.has_spec).sum()),

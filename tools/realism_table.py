@@ -48,12 +48,16 @@ def spectra_rows(report: dict) -> list[str]:
     sp = report.get("spectra", {"skipped": "not in this report"})
     if "skipped" in sp:
         return [f"(spectra skipped: {sp['skipped']})"]
-    out = ["| task | mock balanced acc | real balanced acc | mock - real |", "|---|---|---|---|"]
+    out = ["| task | mock balanced acc (this run) | mock, fresh draws | real balanced acc | mock - real "
+           "| fresh draws - real |", "|---|---|---|---|---|---|"]
     for task, v in sp["separability"].items():
-        m, r = v["mock"], v["real"]
-        diff = "" if v["difference"] is None else f"{v['difference']:+.3f}"
-        cells = [mean_std(x) if x["mean"] is not None else f"too few ({x['counts']})" for x in (m, r)]
-        out.append(f"| {task} | {cells[0]} | {cells[1]} | {diff} |")
+        fresh = v.get("mock_generator")
+        cells = [mean_std(x) if x["mean"] is not None else f"too few ({x.get('counts', x.get('n'))})"
+                 for x in (v["mock"], fresh or {"mean": None, "counts": "not run"}, v["real"])]
+        if fresh and fresh["mean"] is not None:
+            cells[1] += f" ({fresh['draws']} draws of {fresh['n']})"
+        diffs = ["" if d is None else f"{d:+.3f}" for d in (v["difference"], v.get("generator_difference"))]
+        out.append(f"| {task} | {cells[0]} | {cells[1]} | {cells[2]} | {diffs[0]} | {diffs[1]} |")
     q = sp["quantities"]
     groups = [g for g, v in q.items() if isinstance(v, dict)]
     names = [k for k, v in q[groups[0]].items() if isinstance(v, dict)]

@@ -13,6 +13,7 @@ from specmorph.realism.spectra import (
     EW_FLOOR,
     FOLDS,
     QUANTITIES,
+    generator_separability,
     group_of,
     mock_quantities,
     read_ecalifa,
@@ -93,3 +94,15 @@ def test_spectra_section_skips_without_truth_or_table(tmp_path):
     (tmp_path / "califa.csv").write_text("hubtyp\n")
     assert spectra_section(tmp_path, tmp_path / "t.csv", [0], tmp_path / "p") == {
         "skipped": f"no real table at {tmp_path / 't.csv'}"}
+
+
+def test_generator_separability_scores_fresh_samples_of_the_given_size():
+    a = generator_separability(300, draws=2, seed=5)
+    assert set(a) == {"E/S", "E/S0/S"}
+    for task, v in a.items():
+        assert v["n"] == 300 and v["draws"] == 2 and len(v["per_draw"]) == 2
+        assert 1 / len(task.split("/")) < v["mean"] <= 1.0  # the mock's types are told apart better than chance
+    assert generator_separability(300, draws=2, seed=5) == a  # seeded
+    assert generator_separability(300, draws=2, seed=6)["E/S"]["per_draw"] != a["E/S"]["per_draw"]
+    tiny = generator_separability(8, draws=1)  # too few of each group for the folds
+    assert tiny["E/S0/S"]["mean"] is None and tiny["E/S0/S"]["per_draw"] == []

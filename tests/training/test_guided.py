@@ -128,3 +128,45 @@ def test_train_jobs_really_trains_a_distilled_student():
     for trained in done.values():
         assert len(trained.history) == 1 and np.isfinite(trained.history[0]["train_loss"])
         assert "val_acc" in trained.history[0] and not trained.model.training
+
+
+@pytest.mark.parametrize(("model", "rgb_inference", "expected"), TABLE)
+def test_chains_keep_a_student_with_its_teacher_and_nothing_else_together(model, rgb_inference, expected):
+    groups = guided.chains(plan(model, rgb_inference))
+    assert [job for group in groups for job in group] == expected  # the plan's order, every job once
+    assert all(len(g) == 1 or (len(g) == 2 and g[1].teacher == g[0].name) for g in groups)
+    with pytest.raises(ValueError, match="kd distils from kd_teacher"):
+        guided.chains([RGB, Job("kd", "rgb", teacher="kd_teacher")])
+
+
+def test_networks_trained_side_by_side_equal_those_trained_here():
+    """Two Dask workers (one thread each) return the weights and epoch logs that one process, one after another,
+    returns: the checkpoints do not depend on train.workers (two code paths, one run)."""
+    from functools import partial
+
+    from specmorph.executor import map_shards
+    from specmorph.stage_utils import without_timing
+    from specmorph.training.loop import network_executor
+
+    data, val = _data(), _data(6, seed=1)
+    items = [(seed, group) for seed in (0, 1) for group in guided.chains(plan("kd", "drop"))]
+    runs = {}
+    for workers in (1, 2):
+        executor, threads = network_executor(workers)
+        assert executor.kind == ("dask" if workers > 1 else "local") and threads == 1
+        params = TrainParams(epochs=1, batch_size=6, num_threads=threads, augment=True)
+        task = partial(guided.train_chains, base=BASE, params=params, losses=LossParams(), train=data, val=val)
+        runs[workers] = [r for shard in map_shards(task, items, executor, "test", disable=True) for r in shard]
+    assert network_executor(4, "cuda")[0].kind == "local"  # a GPU trains its networks one after another
+    here, there = runs[1], runs[2]
+    assert [(r["seed"], list(r["trained"])) for r in here] == [(0, ["rgb_only"]), (0, ["kd_teacher", "kd"]),
+                                                                (1, ["rgb_only"]), (1, ["kd_teacher", "kd"])]
+    for a, b in zip(here, there, strict=True):
+        assert list(a["epochs"]) == list(a["trained"])
+        assert {k: without_timing(v) for k, v in a["epochs"].items()} == {
+            k: without_timing(v) for k, v in b["epochs"].items()}
+        for name in a["trained"]:
+            sa, sb = a["trained"][name].model.state_dict(), b["trained"][name].model.state_dict()
+            assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    w0, w1 = (here[i]["trained"]["rgb_only"].model.state_dict() for i in (0, 2))
+    assert not all(torch.equal(w0[k], w1[k]) for k in w0)  # each item trains under its own seed

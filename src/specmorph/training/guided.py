@@ -117,3 +117,41 @@ def train_jobs(jobs: list[Job], base: ModelConfig, params: TrainParams, losses: 
         model, history = train_model(cfg, params, data, val, on_epoch=on_epoch, teacher=teacher, losses=losses)
         done[job.name] = Trained(model, cfg, history)
     return done
+
+
+def chains(jobs: list[Job]) -> list[list[Job]]:
+    """`jobs` in groups that train independently of each other: a student with its teacher, every other job alone."""
+    out: list[list[Job]] = []
+    at: dict[str, int] = {}
+    for job in jobs:
+        if job.teacher is None:
+            at[job.name] = len(out)
+            out.append([job])
+        elif job.teacher in at:
+            out[at[job.teacher]].append(job)
+        else:
+            raise ValueError(f"chains: {job.name} distils from {job.teacher}, which is not planned before it")
+    return out
+
+
+def train_chains(index: int, items: list[tuple[int, list[Job]]], base: ModelConfig, params: TrainParams,
+                 losses: LossParams, train: TensorData, val: TensorData | None, teacher_spectra: bool = True
+                 ) -> list[dict]:
+    """An `executor.map_shards` task: `train_jobs` for each (seed, chain) item, `params` with the item's seed.
+
+    Returns:
+        Per item {"seed": seed, "trained": {job name: Trained}, "epochs": {job name: [the per-epoch metrics as
+        the epoch callback saw them]}} (replayed into dvclive by the caller, which may be another process).
+    """
+    out = []
+    for seed, chain in items:
+        epochs: dict[str, list[dict]] = {}
+
+        def record(name: str, epochs: dict[str, list[dict]] = epochs) -> Callable[[int, dict], None]:
+            log = epochs.setdefault(name, [])
+            return lambda epoch, metrics: log.append(dict(metrics))
+
+        trained = train_jobs(chain, base, dataclasses.replace(params, seed=seed), losses, train, val, record,
+                             teacher_spectra=teacher_spectra)
+        out.append({"seed": seed, "trained": trained, "epochs": epochs})
+    return out
