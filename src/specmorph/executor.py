@@ -79,21 +79,22 @@ def executor_params(params: Mapping[str, Any]) -> ExecutorParams:
 
 @dataclass(frozen=True)
 class _Task:
-    """One shard's call on a Dask worker.
+    """One shard's call on a Dask worker, given the function as cloudpickle bytes.
 
-    The function travels as cloudpickle bytes, unpickled inside the task: one defined in a script (the
-    stage scripts run as `__main__`) travels by value, and one the workers cannot import fails its task
-    with the import error instead of breaking the worker's connection. Dask does not look inside `items`.
+    The bytes are unpickled inside the task: a function defined in a script (the stage scripts run as
+    `__main__`) travels by value, and one the workers cannot import fails its task with the import error
+    instead of breaking the worker's connection. They are scattered to the workers once per map and
+    passed to every task as that one future (a function that carries its data, as training does, would
+    otherwise travel once per task inside the graph). Dask does not look inside `items`.
     """
 
-    fn: bytes
     index: int
     items: list
 
-    def __call__(self) -> Any:
+    def __call__(self, fn: bytes) -> Any:
         import cloudpickle
 
-        return cloudpickle.loads(self.fn)(self.index, self.items)
+        return cloudpickle.loads(fn)(self.index, self.items)
 
 
 def _describe(items: Sequence[Any]) -> str:
@@ -182,7 +183,8 @@ def _map_dask(parts: list[list], fn: Callable[[int, list], R], params: ExecutorP
     results: list[Any] = [None] * len(parts)
     token, payload = uuid.uuid4().hex[:8], cloudpickle.dumps(fn)
     with _quiet_distributed(), _client(params) as client:
-        futures = [client.submit(_Task(payload, i, part), key=f"{desc.replace(' ', '_')}-{i:05d}-{token}",
+        fn_on_workers = client.scatter(payload, broadcast=True, hash=False)
+        futures = [client.submit(_Task(i, part), fn_on_workers, key=f"{desc.replace(' ', '_')}-{i:05d}-{token}",
                                  pure=False) for i, part in enumerate(parts)]
         index = {f.key: i for i, f in enumerate(futures)}
         for future in as_completed(futures):

@@ -37,9 +37,10 @@ _EDGE_ON_DEG = 80.0  # inclination above which a disc is seen edge-on
 # 2009; the real dev set's edge-on galaxies are ~0.13 mag redder in the JPEGs than its face-on spirals).
 _INCLINATION_REDDENING = 0.25
 # Ranges of the quantities drawn together from one real galaxy (`joint_draw`): a value outside (a
-# failed fit, e.g. σ of 10 km/s) or missing is drawn alone from the type's quantiles instead.
+# failed fit) or missing is drawn alone from the type's quantiles instead. σ keeps eCALIFA's tails (18% of
+# its spirals below 30 km/s, 10% above 350): cut to 30-350, the mock's σ of spirals was at KS 0.18 from them.
 _JOINT_RANGES = {"g_r": (0.1, 1.1), "age_lw_gyr": (0.3, 13.0), "ew_ha_re": (0.0, 300.0), "log_nii_ha": (-1.5, 0.6),
-                 "log_oiii_hb": (-1.5, 1.2), "sigma_kms": (30.0, 350.0), "av": (0.0, 2.5)}
+                 "log_oiii_hb": (-1.5, 1.2), "sigma_kms": (5.0, 450.0), "av": (0.0, 2.5)}
 # Scatter added to a drawn galaxy's values, about the real measurements' errors, so that no two mock
 # galaxies share a value (several hundred real galaxies seed thousands of mock ones): (std, in log).
 _JOINT_JITTER = {"g_r": (0.02, False), "age_lw_gyr": (0.1, True), "ew_ha_re": (0.1, True), "log_nii_ha": (0.05, False),
@@ -283,7 +284,7 @@ def draw_galaxy(rng: np.random.Generator, id_str: str, ra: float, dec: float, re
     log_mass = split_normal(rng, t["log_mass"], 8.0, 12.0)
     # Late types keep eCALIFA's central σ too, although below the V500 resolution it is poorly measured:
     # replaced by a cold value scaled with v_rot, it told late spirals from S0s better than real cubes can.
-    sigma = joint.get("sigma_kms", split_normal(rng, t["sigma_kms"], 30.0, 350.0))
+    sigma = joint.get("sigma_kms", split_normal(rng, t["sigma_kms"], *_JOINT_RANGES["sigma_kms"]))
     v_rot = 0.0 if elliptical else 10 ** (2.25 + 0.27 * (log_mass - 10.0)) * rng.normal(1, 0.08)
     # The bulge is old; the disc's age is set so that the two, weighted in log by the bulge's share of the
     # light, give the galaxy's light-weighted age (what Pipe3D measures within Re).
