@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from specmorph.io.atomic import atomic_file
 
 RESULTS = Path(__file__).parent / "results"
@@ -33,8 +35,11 @@ N_MANGA = 10_010  # MaNGA DR17 galaxies with a final LOGCUBE (the DRPall's, one 
 MANGA_SIDES = {32: 2, 42: 4, 52: 4, 62: 2, 72: 5}
 MANGA_MEAN_SPAXELS = sum(side**2 * n for side, n in MANGA_SIDES.items()) / sum(MANGA_SIDES.values())
 ECALIFA_SPAXELS = 73 * 78  # the eCALIFA cube of cube_ingest's per-cube costs
-TRAIN_FRACTION = 0.72  # labels.test_frac 0.2 of galaxies held out, then train.val_frac 0.1 (about the image fraction)
-EPOCHS, SEEDS, NETWORKS = 40, 3, 2  # params.yaml defaults: train.budget.default 40 epochs, evaluate.seeds 0-2, 2 nets
+PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+# labels.test_frac of the galaxies held out, then train.val_frac of the rest (about the image fraction)
+TRAIN_FRACTION = (1 - PARAMS["labels"]["test_frac"]) * (1 - PARAMS["train"]["val_frac"])
+EPOCHS, SEEDS = PARAMS["train"]["budget"]["default"]["epochs"], len(PARAMS["evaluate"]["seeds"])
+NETWORKS = 2  # the baseline and the guided model
 DASK_STARTUP_S = 2.3  # LocalCluster start + stop per stage call, measured by benchmarks/segment.py (quick runs)
 WORKERS = (1, 8, 64)
 
