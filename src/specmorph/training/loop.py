@@ -62,9 +62,10 @@ def network_executor(workers: int, device: str = "cpu") -> tuple[ExecutorParams,
     CPU threads each.
 
     On the CPU in one process, every network trains on one thread, `workers` of them side by side in
-    single-threaded processes (a Dask LocalCluster; 1: here, one after another). On 2 cores two one-thread
-    networks train in 0.63 of the time of the two one after another on two threads (README, Measured), and
-    a network's weights do not depend on `workers` or on the machine's core count. On a GPU or under torchrun
+    single-threaded processes (a Dask LocalCluster; 1: here, one after another). On 2 cores the `train`
+    stage's ResNets, two at a time on one thread each, took 0.66 of the time they took one after another on
+    two threads; the CvT, whose attention uses two threads well, gained nothing (README, Beyond one machine).
+    A network's weights do not depend on `workers` or on the machine's core count. On a GPU or under torchrun
     (every rank must take the same steps together) they train here in turn, on the node's cores shared
     between its ranks.
 
