@@ -22,9 +22,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from specmorph.io.atomic import atomic_file
+from specmorph.params import load_params
 
 RESULTS = Path(__file__).parent / "results"
 N_CUBES = 895  # eCALIFA V500 cubes
@@ -35,7 +34,7 @@ N_MANGA = 10_010  # MaNGA DR17 galaxies with a final LOGCUBE (the DRPall's, one 
 MANGA_SIDES = {32: 2, 42: 4, 52: 4, 62: 2, 72: 5}
 MANGA_MEAN_SPAXELS = sum(side**2 * n for side, n in MANGA_SIDES.items()) / sum(MANGA_SIDES.values())
 ECALIFA_SPAXELS = 73 * 78  # the eCALIFA cube of cube_ingest's per-cube costs
-PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 # labels.test_frac of the galaxies held out, then train.val_frac of the rest (about the image fraction)
 TRAIN_FRACTION = (1 - PARAMS["labels"]["test_frac"]) * (1 - PARAMS["train"]["val_frac"])
 EPOCHS, SEEDS = PARAMS["train"]["budget"]["default"]["epochs"], len(PARAMS["evaluate"]["seeds"])

@@ -13,7 +13,7 @@ from specmorph.evaluation.metrics import classification_metrics
 from specmorph.evaluation.plots import write_confusion_csv
 from specmorph.evaluation.report import aggregate_seeds, compare
 from specmorph.evaluation.study import TestSet, gradcam_galleries
-from specmorph.executor import map_shards
+from specmorph.executor import map_items
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.atomic import atomic_dir
@@ -35,7 +35,7 @@ KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"] + [f"per_clas
 
 def train_and_predict(index: int, items: list[tuple[int, str]], cfgs: dict[str, ModelConfig], recipe: TrainParams,
                       train: TensorData, test_images: torch.Tensor, tta: bool) -> list[tuple]:
-    """An `executor.map_shards` task: per (seed, model name) item, the trained network and its test predictions.
+    """An `executor.map_items` task: per (seed, model name) item, the trained network and its test predictions.
 
     Returns:
         Per item (seed, name, model, history, (n_test,) predicted classes, RGB only).
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> None:
                          seed=0, num_threads=threads)  # seed: each item's own
     task = partial(train_and_predict, cfgs=cfgs, recipe=recipe, train=train.data, test_images=test.data.images,
                    tta=ev.tta)
-    done = [r for shard in map_shards(task, [(seed, name) for seed in seeds for name in MODELS], executor, "cvt",
-                                      unit="network") for r in shard]
+    done = map_items(task, [(seed, name) for seed in seeds for name in MODELS], executor, "cvt", unit="network")
     models_dir = Path(args.models_dir)
     results: dict[str, dict] = {name: {} for name in MODELS}
     cvt_pred = []  # per seed, (n_test,) class indices, pooled into the confusion CSV

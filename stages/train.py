@@ -12,7 +12,7 @@ import numpy as np
 from dvclive import Live
 
 from specmorph.catalog.splits import grouped_split
-from specmorph.executor import map_shards
+from specmorph.executor import map_items
 from specmorph.imaging.segment import SegmentParams
 from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.atomic import atomic_dir
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace, params: dict, p: TrainSection, section: dict) 
     seeds = typed(params, "evaluate", EvaluateSection).seeds
     task = partial(train_chains, base=base, params=recipe, losses=losses, train=fit.data, val=val.data,
                    teacher_spectra=p.teacher_spectra)
-    done = [r for shard in map_shards(task, [(seed, chain) for seed in seeds for chain in chains(jobs)], executor,
-                                      "train", unit="network group") for r in shard]
+    done = map_items(task, [(seed, chain) for seed in seeds for chain in chains(jobs)], executor, "train",
+                     unit="network group")
     if not main_rank:
         return
     summary = {}

@@ -15,7 +15,7 @@ import torch
 
 from specmorph import executor
 from specmorph.errors import InputError
-from specmorph.executor import ExecutorParams, executor_params, map_shards, shards
+from specmorph.executor import ExecutorParams, executor_params, map_items, map_shards, shards
 from specmorph.params import ParamsError
 from specmorph.spectral.cubeprep import CubePrep, open_prepared
 from specmorph.spectral.embedder_io import build_embedder, save_embedder
@@ -67,6 +67,15 @@ def test_shards_cut_in_order():
     assert shards(list(range(5)), 1) == [[i] for i in range(5)]
     assert shards(list(range(5)), 9) == [[0, 1, 2, 3, 4]]
     assert shards([], 3) == []
+
+
+def _squares(index: int, items: list[int]) -> list[int]:
+    return [x * x for x in items]
+
+
+def test_map_items_gives_one_result_per_item_in_order():
+    assert map_items(_squares, range(7), ExecutorParams(shard_size=3), "test", disable=True) == [
+        x * x for x in range(7)]
 
 
 @pytest.mark.parametrize("size", [1, 3, 10, 25])

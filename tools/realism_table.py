@@ -51,13 +51,13 @@ def spectra_rows(report: dict) -> list[str]:
     out = ["| task | mock balanced acc (this run) | mock, fresh draws | real balanced acc | mock - real "
            "| fresh draws - real |", "|---|---|---|---|---|---|"]
     for task, v in sp["separability"].items():
-        fresh = v.get("mock_generator")
-        cells = [mean_std(x) if x["mean"] is not None else f"too few ({x.get('counts', x.get('n'))})"
-                 for x in (v["mock"], fresh or {"mean": None, "counts": "not run"}, v["real"])]
-        if fresh and fresh["mean"] is not None:
-            cells[1] += f" ({fresh['draws']} draws of {fresh['n']})"
+        mock, real = (mean_std(x) if x["mean"] is not None else f"too few ({x['counts']})"
+                      for x in (v["mock"], v["real"]))
+        fresh = v.get("mock_generator")  # absent from reports made before it existed
+        fresh_cell = ("not run" if fresh is None else "too few" if fresh["mean"] is None
+                      else f"{mean_std(fresh)} ({fresh['draws']} draws of {fresh['n']})")
         diffs = ["" if d is None else f"{d:+.3f}" for d in (v["difference"], v.get("generator_difference"))]
-        out.append(f"| {task} | {cells[0]} | {cells[1]} | {cells[2]} | {diffs[0]} | {diffs[1]} |")
+        out.append(f"| {task} | {mock} | {fresh_cell} | {real} | {diffs[0]} | {diffs[1]} |")
     q = sp["quantities"]
     groups = [g for g, v in q.items() if isinstance(v, dict)]
     names = [k for k, v in q[groups[0]].items() if isinstance(v, dict)]

@@ -238,3 +238,9 @@ def map_shards(fn: Callable[[int, list], R], items: Iterable[Any], params: Execu
                 raise
             bar.update(len(part))
         return results
+
+
+def map_items(fn: Callable[[int, list], list[R]], items: Iterable[Any], params: ExecutorParams, desc: str,
+              unit: str = "item", disable: bool | None = False) -> list[R]:
+    """`map_shards` for a shard function that returns one result per item: the results of every shard, in item order."""
+    return [r for part in map_shards(fn, items, params, desc, unit, disable) for r in part]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from specmorph.errors import InputError
-from specmorph.executor import ExecutorParams, map_shards
+from specmorph.executor import ExecutorParams, map_items
 from specmorph.imaging.segment import SegmentParams, segment
 from specmorph.io.images import read_image
 
@@ -112,9 +112,8 @@ def changed_on_real(real_dir: str | Path, sp: SegmentParams, executor: ExecutorP
     if not real_dir.is_dir():
         return {"skipped": f"no real set at {real_dir}"}
     paths = sorted(str(p) for p in real_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    parts = map_shards(partial(_deblend_shard, sp), paths, executor or ExecutorParams(), desc="deblending check",
-                       unit="img", disable=None)
-    rows = [r for part in parts for r in part]
+    rows = map_items(partial(_deblend_shard, sp), paths, executor or ExecutorParams(), desc="deblending check",
+                     unit="img", disable=None)
     if not rows:
         return {"skipped": f"no readable image under {real_dir}"}
     return {"n_images": len(rows), "changed_fraction": float(np.mean([n > 0 for n, _, _ in rows])),

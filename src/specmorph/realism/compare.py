@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from scipy.stats import ks_2samp
 
 from specmorph.errors import InputError
-from specmorph.executor import ExecutorParams, map_shards
+from specmorph.executor import ExecutorParams, map_items
 from specmorph.io.catalogs import read_table
 from specmorph.io.images import read_image
 from specmorph.realism.stats import STAT_NAMES, image_stats
@@ -93,9 +93,9 @@ def stats_of(paths: Sequence[str], detect_sigma: float, executor: ExecutorParams
     Returns:
         One row per path (index: the path as given), columns STAT_NAMES; NaN rows for unreadable files.
     """
-    parts = map_shards(partial(_stats_shard, detect_sigma), [os.path.abspath(p) for p in paths],
-                       executor or ExecutorParams(), desc="image statistics", unit="img", disable=None)
-    return pd.DataFrame([r for part in parts for r in part], index=list(paths), columns=list(STAT_NAMES))
+    rows = map_items(partial(_stats_shard, detect_sigma), [os.path.abspath(p) for p in paths],
+                     executor or ExecutorParams(), desc="image statistics", unit="img", disable=None)
+    return pd.DataFrame(rows, index=list(paths), columns=list(STAT_NAMES))
 
 
 def _median(values: np.ndarray) -> float | None:

@@ -94,9 +94,7 @@ class TrainSection:
                          "head_hidden": self.head_hidden < 0, "spec_hidden": self.spec_hidden < 1,
                          "spec_dropout": not 0 <= self.spec_dropout <= 1, "batch_size": self.batch_size < 2,
                          "lr": self.lr <= 0, "weight_decay": self.weight_decay < 0,
-                         "val_frac": not 0 < self.val_frac < 1,
-                         "workers": isinstance(self.workers, bool) or not isinstance(self.workers, int)
-                         or self.workers < 1}, self)
+                         "val_frac": not 0 < self.val_frac < 1, "workers": self.workers < 1}, self)
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def chains(jobs: list[Job]) -> list[list[Job]]:
 def train_chains(index: int, items: list[tuple[int, list[Job]]], base: ModelConfig, params: TrainParams,
                  losses: LossParams, train: TensorData, val: TensorData | None, teacher_spectra: bool = True
                  ) -> list[dict]:
-    """An `executor.map_shards` task: `train_jobs` for each (seed, chain) item, `params` with the item's seed.
+    """An `executor.map_items` task: `train_jobs` for each (seed, chain) item, `params` with the item's seed.
 
     Returns:
         Per item {"seed": seed, "trained": {job name: Trained}, "epochs": {job name: [the per-epoch metrics as
