@@ -87,6 +87,17 @@ def test_colour_from_the_blue_and_green_channels():
     assert image_stats(img)["colour_gr"] == pytest.approx(colour, abs=0.02)
 
 
+def test_colour_ri_from_the_green_and_red_channels():
+    """Green = red x 10^(-0.4 c) pixel by pixel: -2.5 log10(F_green / F_red) = c; blue does not enter."""
+    rng = np.random.default_rng(15)
+    g = _gaussian(150.0, 6.0)
+    colour = 0.3
+    img = np.stack([g, g * 10 ** (-0.4 * colour), 0.5 * g], axis=2) + 25.0 + rng.normal(0.0, 1.0, (SIZE, SIZE, 3))
+    out = image_stats(img)
+    assert out["colour_ri"] == pytest.approx(colour, abs=0.02)
+    assert out["colour_gr"] == pytest.approx(-2.5 * math.log10(0.5 / 10 ** (-0.4 * colour)), abs=0.02)
+
+
 def test_central_surface_brightness_is_the_mean_within_the_central_aperture():
     """The mean of the noiseless model over the pixels within CENTRAL_RADIUS of the centre, within the noise."""
     gal = _gaussian(150.0, 6.0)
@@ -100,7 +111,7 @@ def test_blank_sky_has_sky_statistics_and_no_galaxy():
     out = image_stats(_rgb(np.zeros((SIZE, SIZE)), np.random.default_rng(7), 10.0, 2.0))
     assert set(out) == set(STAT_NAMES)
     assert out["background"] == pytest.approx(10.0, abs=0.2) and out["n_sources"] == 0
-    assert all(math.isnan(out[k]) for k in ("half_light_radius", "axis_ratio", "colour_gr", "central_sb"))
+    assert all(math.isnan(out[k]) for k in ("half_light_radius", "axis_ratio", "colour_gr", "colour_ri", "central_sb"))
 
 
 def test_radius_enclosing_a_uniform_disc():

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 # Column names of `image_stats`, in the order the realism report lists them.
 STAT_NAMES: tuple[str, ...] = (
     "colour_gr",  # mag, -2.5 log10(F_blue / F_green) inside the galaxy mask (SDSS JPEGs: g -> blue, r -> green)
+    "colour_ri",  # mag, -2.5 log10(F_green / F_red) inside the galaxy mask (r -> green, i -> red)
     "half_light_radius",  # px, R50 about the flux-weighted centroid
     "concentration",  # R90 / R50
     "axis_ratio",  # b/a from the flux-weighted second moments
@@ -136,12 +137,13 @@ def image_stats(rgb: np.ndarray, detect_sigma: float = DETECT_SIGMA) -> dict[str
     cov = np.cov(np.stack([dx, dy]), aweights=weights, bias=True)  # (2, 2) px²
     minor, major = np.linalg.eigvalsh(cov)
     central = np.hypot(dy, dx) <= CENTRAL_RADIUS
-    chan = [float((img[..., c][mask] - np.median(img[..., c][border][sky])).sum()) for c in (1, 2)]  # green, blue
+    chan = [float((img[..., c][mask] - np.median(img[..., c][border][sky])).sum()) for c in (0, 1, 2)]  # R, G, B
     asymmetry, clumpiness = _cas(flux, mask, cx, cy, r50)
     other_mask = np.isin(labels, others) & ~mask
     other_flux = float(np.clip(flux[other_mask], 0.0, None).sum())
     out.update(
-        colour_gr=-2.5 * math.log10(chan[1] / chan[0]) if min(chan) > 0 else math.nan,
+        colour_gr=-2.5 * math.log10(chan[2] / chan[1]) if min(chan[1:]) > 0 else math.nan,
+        colour_ri=-2.5 * math.log10(chan[1] / chan[0]) if min(chan[:2]) > 0 else math.nan,
         half_light_radius=r50,
         concentration=r90 / r50 if r50 > 0 else math.nan,
         axis_ratio=math.sqrt(max(minor, 0.0) / major) if major > 0 else math.nan,

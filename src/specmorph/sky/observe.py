@@ -45,7 +45,9 @@ SPIKE_WIDTH = 0.4  # arcsec
 # Lupton et al. (2004) asinh colour mapping. First calibrated on the Galaxy Zoo JPEGs in
 # shared/data/sdss_examples (tools/compare_real_mock.py), then on the distributions of sky level, sky
 # noise and colour per coarse class in ../shared/data/real_dev (realism.stats; the realism stage).
-RGB_SCALES = (1.88, 1.24, 1.0)  # multipliers of g (-> blue), r (-> green), i (-> red)
+# i set by the real dev cutouts' r-i-like colour (realism.stats `colour_ri`, -2.5 log10 F_green / F_red):
+# at 1.0 the mock's galaxies were 0.04-0.12 mag bluer in it than the real ones of each class.
+RGB_SCALES = (1.88, 1.24, 1.08)  # multipliers of g (-> blue), r (-> green), i (-> red)
 RGB_Q = 6.0  # asinh softening: sets the galaxies' central grey levels (real dev medians ~140-160 of 255)
 RGB_STRETCH = 0.9  # 1/nmgy per native pixel: linear gain of the faint end, sets the sky noise (~2.9/255)
 RGB_OFFSET = 0.0025  # nmgy per native pixel added to every band before the stretch: the dark grey sky
@@ -62,7 +64,10 @@ RGB_SATURATION = 1.0
 SKY_MAG_SCATTER = 0.4  # mag, the same in g, r, i
 OFFSET_SCATTER = 0.5  # RGB_OFFSET
 STRETCH_SCATTER = 0.1  # RGB_STRETCH
-COLOUR_SCATTER = 0.12  # each of RGB_SCALES, independently
+# Each of RGB_SCALES, independently, g, r, i: the real cutouts' colour scatter within a class is mostly in
+# blue vs green (std of ln(B/G) 0.15-0.23), little in green vs red (ln(R/G) 0.08-0.10); one 0.12 for all
+# three bands gave the mock twice the real spread in colour_ri (KS 0.3-0.4).
+COLOUR_SCATTER = (0.17, 0.05, 0.05)
 # Correlation of the sky noise, Gaussian std in native pixels (`_unit_noise`): set so that the noise's
 # autocorrelation at lags of 1-4 px matches the real dev cutouts' border strips (~0.95, 0.85, 0.6).
 NOISE_SMOOTH = 0.5
