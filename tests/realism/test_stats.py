@@ -98,6 +98,22 @@ def test_colour_ri_from_the_green_and_red_channels():
     assert out["colour_gr"] == pytest.approx(-2.5 * math.log10(0.5 / 10 ** (-0.4 * colour)), abs=0.02)
 
 
+def test_colour_gradient_is_the_outer_minus_the_inner_colour():
+    """Blue = green x 10^(-0.4 c) with c = c_in within R50 of the centre and c_out beyond it: the gradient is
+    c_out - c_in (a Gaussian's R50 is sigma sqrt(2 ln 2)); a uniform colour gives 0."""
+    rng = np.random.default_rng(16)
+    g = _gaussian(150.0, 8.0)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    inner = np.hypot(yy - C, xx - C) < 8.0 * math.sqrt(2 * math.log(2))
+    c_in, c_out = 0.5, 0.1
+    blue = g * np.where(inner, 10 ** (-0.4 * c_in), 10 ** (-0.4 * c_out))
+    noise = rng.normal(0.0, 0.5, (SIZE, SIZE, 3))
+    out = image_stats(np.stack([g, g, blue], axis=2) + 25.0 + noise)
+    assert out["colour_gradient"] == pytest.approx(c_out - c_in, abs=0.03)
+    flat = image_stats(np.stack([g, g, g * 10 ** (-0.4 * c_in)], axis=2) + 25.0 + noise)
+    assert flat["colour_gradient"] == pytest.approx(0.0, abs=0.02)
+
+
 def test_central_surface_brightness_is_the_mean_within_the_central_aperture():
     """The mean of the noiseless model over the pixels within CENTRAL_RADIUS of the centre, within the noise."""
     gal = _gaussian(150.0, 6.0)

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 STAT_NAMES: tuple[str, ...] = (
     "colour_gr",  # mag, -2.5 log10(F_blue / F_green) inside the galaxy mask (SDSS JPEGs: g -> blue, r -> green)
     "colour_ri",  # mag, -2.5 log10(F_green / F_red) inside the galaxy mask (r -> green, i -> red)
+    "colour_gradient",  # mag, colour_gr of the mask beyond R50 minus colour_gr within R50 (> 0: redder outskirts)
     "half_light_radius",  # px, R50 about the flux-weighted centroid
     "concentration",  # R90 / R50
     "axis_ratio",  # b/a from the flux-weighted second moments
@@ -38,6 +39,7 @@ MIN_AREA = 20  # px, smallest component counted as a source (a 5-sigma star at t
 CLOSING_RADIUS = 2  # px, closing of the main galaxy's mask (fills pixels the threshold missed inside it)
 CENTRAL_RADIUS = 2.0  # px, aperture of the central surface brightness
 SUBSAMPLE = 2  # radii: each pixel cut into SUBSAMPLE x SUBSAMPLE parts
+RED, GREEN, BLUE = 0, 1, 2  # channels of an SDSS JPEG: i, r, g
 CLUMP_SMOOTH = 0.3  # clumpiness: Gaussian std of the smoothed copy in units of R50 (Conselice 2003: 0.25-0.3 R_P)
 
 
@@ -137,13 +139,16 @@ def image_stats(rgb: np.ndarray, detect_sigma: float = DETECT_SIGMA) -> dict[str
     cov = np.cov(np.stack([dx, dy]), aweights=weights, bias=True)  # (2, 2) px²
     minor, major = np.linalg.eigvalsh(cov)
     central = np.hypot(dy, dx) <= CENTRAL_RADIUS
-    chan = [float((img[..., c][mask] - np.median(img[..., c][border][sky])).sum()) for c in (0, 1, 2)]  # R, G, B
+    sky_level = np.array([np.median(img[..., c][border][sky]) for c in range(3)])  # (3,) R, G, B
+    pix = img[ys, xs] - sky_level  # (M, 3) sky-subtracted channels of the mask's pixels
+    inner = np.hypot(dy, dx) < r50
     asymmetry, clumpiness = _cas(flux, mask, cx, cy, r50)
     other_mask = np.isin(labels, others) & ~mask
     other_flux = float(np.clip(flux[other_mask], 0.0, None).sum())
     out.update(
-        colour_gr=-2.5 * math.log10(chan[2] / chan[1]) if min(chan[1:]) > 0 else math.nan,
-        colour_ri=-2.5 * math.log10(chan[1] / chan[0]) if min(chan[:2]) > 0 else math.nan,
+        colour_gr=_colour(pix, BLUE, GREEN),
+        colour_ri=_colour(pix, GREEN, RED),
+        colour_gradient=_colour(pix[~inner], BLUE, GREEN) - _colour(pix[inner], BLUE, GREEN),
         half_light_radius=r50,
         concentration=r90 / r50 if r50 > 0 else math.nan,
         axis_ratio=math.sqrt(max(minor, 0.0) / major) if major > 0 else math.nan,
@@ -153,6 +158,12 @@ def image_stats(rgb: np.ndarray, detect_sigma: float = DETECT_SIGMA) -> dict[str
         clumpiness=clumpiness,
     )
     return out
+
+
+def _colour(pix: np.ndarray, bluer: int, redder: int) -> float:
+    """-2.5 log10(F_bluer / F_redder) of (M, 3) sky-subtracted R, G, B pixels; NaN where a sum is not positive."""
+    a, b = float(pix[:, bluer].sum()), float(pix[:, redder].sum())
+    return -2.5 * math.log10(a / b) if a > 0 and b > 0 else math.nan
 
 
 def _cas(flux: np.ndarray, mask: np.ndarray, cx: float, cy: float, r50: float) -> tuple[float, float]:

@@ -50,11 +50,15 @@ SPIKE_WIDTH = 0.4  # arcsec
 RGB_SCALES = (1.88, 1.24, 1.08)  # multipliers of g (-> blue), r (-> green), i (-> red)
 RGB_Q = 6.0  # asinh softening: sets the galaxies' central grey levels (real dev medians ~140-160 of 255)
 RGB_STRETCH = 0.9  # 1/nmgy per native pixel: linear gain of the faint end, sets the sky noise (~2.9/255)
+RGB_GAIN = 1.0  # multiplier of the whole asinh curve: with q, sets how bright the outskirts are against the centre
 RGB_OFFSET = 0.0025  # nmgy per native pixel added to every band before the stretch: the dark grey sky
 # Real cutouts show grey-brown sky noise, not independent colour speckle: below a few sky sigmas the
 # colour fades to this sky tint (R, G, B relative to the intensity; real sky median is (4, 4, 2)/255).
 SKY_TINT = (1.2, 1.2, 0.6)  # mean 1: the tint keeps the intensity that sets the stretch
-GREY_BELOW = 0.06  # intensity (scaled nmgy per native pixel) where colour is half faded to the tint
+# Intensity (scaled nmgy per native pixel) where colour is half faded to the tint. At 0.06 the faint outskirts of
+# galaxies took the tint too and came out redder than their centres, where real galaxies' outskirts are bluer
+# (realism.stats `colour_gradient`, real dev medians -0.06 to -0.10 mag per class).
+GREY_BELOW = 0.03
 # Colour saturation about the intensity (1: the plain Lupton et al. mix, which the real colours match).
 RGB_SATURATION = 1.0
 # Field-to-field scatter of real cutouts (natural-log std of the factor unless stated), calibrated on the
@@ -279,13 +283,13 @@ def observe_sdss(model_gri: np.ndarray, pixscale: float, rng: np.random.Generato
 
 def sdss_rgb(gri: np.ndarray, pixscale: float = SDSS_PIXSCALE, scales: tuple[float, float, float] = RGB_SCALES,
              q: float = RGB_Q, stretch: float = RGB_STRETCH, offset: float = RGB_OFFSET,
-             saturation: float = RGB_SATURATION) -> np.ndarray:
+             saturation: float = RGB_SATURATION, gain: float = RGB_GAIN) -> np.ndarray:
     """Lupton et al. (2004) asinh colour image, i -> red, r -> green, g -> blue, as SDSS JPEG cutouts.
 
     The mix is astropy's `make_lupton_rgb` (as in `remote.frames`), fed bands that first get the
     survey's scales, grey sky offset and faint-end sky tint. Its stretch f(I) = asinh(I Q'/s) a(Q')
-    with a(Q') = 0.1 / asinh(0.1 Q') is the curve asinh(stretch q I) / q of the calibration when
-    Q' = 10 sinh(q / 10) and s = Q' / (stretch q).
+    with a(Q') = 0.1 / asinh(0.1 Q') is the curve gain asinh(stretch q I) / q of the calibration when
+    Q' = 10 sinh(q / (10 gain)) and s = Q' / (stretch q).
 
     Args:
         gri: (3, H, W) g, r, i flux per pixel, nmgy.
@@ -296,6 +300,7 @@ def sdss_rgb(gri: np.ndarray, pixscale: float = SDSS_PIXSCALE, scales: tuple[flo
         stretch: Linear gain at the faint end, per nmgy per native pixel.
         offset: Added to every band before the stretch (a slightly grey sky).
         saturation: Colour spread about the intensity (1 = plain Lupton et al. mix).
+        gain: Multiplier of the whole curve (the faint-end gain is stretch x gain).
 
     Returns:
         (H, W, 3) uint8 RGB, colour preserved where the brightest channel saturates.
@@ -307,7 +312,7 @@ def sdss_rgb(gri: np.ndarray, pixscale: float = SDSS_PIXSCALE, scales: tuple[flo
     x = inten + saturation * (x - inten)  # keeps the intensity
     w = inten**2 / (inten**2 + GREY_BELOW**2)  # 1: own colour, 0: sky tint (its mean is 1: intensity kept)
     rgb = w * x[::-1] + (1 - w) * np.asarray(SKY_TINT, np.float64)[:, None, None] * inten  # i, r, g as R, G, B
-    lupton_q = 10 * math.sinh(q / 10)
+    lupton_q = 10 * math.sinh(q / (10 * gain))
     with np.errstate(invalid="ignore", divide="ignore"):  # zero-intensity pixels map to 0
         out = make_lupton_rgb(*rgb, stretch=lupton_q / (stretch * q), Q=lupton_q, output_dtype=np.float64)
     return np.round(out * 255).astype(np.uint8)
@@ -343,7 +348,8 @@ def render_cutout(truth: GalaxyTruth, size: int = 424, pixscale: float = SDSS_PI
     observe_kwargs.setdefault("n_stars_per_arcmin2", STARS_PER_ARCMIN2)
     observe_kwargs.setdefault("n_galaxies_per_arcmin2", GALAXIES_PER_ARCMIN2)
     gri = observe_sdss(model, pixscale, rng, seeing, **observe_kwargs)
-    return sdss_rgb(gri, pixscale, scales=scales, q=RGB_Q, stretch=stretch, offset=offset, saturation=RGB_SATURATION)
+    return sdss_rgb(gri, pixscale, scales=scales, q=RGB_Q, stretch=stretch, offset=offset, saturation=RGB_SATURATION,
+                    gain=RGB_GAIN)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:

@@ -20,6 +20,9 @@ KNOT_GR = 0.1  # mag, g-r of star-forming knots (OB associations + HII regions),
 BAR_AXIS_RATIO = 0.3  # intrinsic b/a of bars (Gadotti 2011: ellipticity ~0.6-0.7)
 BAR_BOXINESS = 3.0  # superellipse exponent of the bar isophotes (2 = ellipse, >2 = boxy)
 _KNOT_SIZE = 0.25  # arcsec, Gaussian sigma of a knot (a few hundred pc at z ~ 0.03)
+# Spheroids are larger at shorter wavelengths (bluer outskirts: metallicity gradients): R_e ∝ λ^-0.3 (Vulcani et
+# al. 2014, GAMA/MegaMorph: R_e(H)/R_e(g) ~ 0.68 for n > 2.5), at g, r, i 4770, 6231, 7625 Å relative to r.
+BULGE_SIZE_BAND = (1.08, 1.0, 0.94)
 PATCHINESS = 0.5  # log-normal sigma of the arms' brightness along their length (real arms are patchy)
 
 
@@ -112,9 +115,9 @@ def galaxy_sb(t: GalaxyTruth, x: np.ndarray, y: np.ndarray, d: Draws) -> np.ndar
         tau = (-math.log(1 - min(t.dust_lane, 0.99)) * edge
                * np.exp(-0.5 * ((v - shift) / width) ** 2 - np.abs(u) / (3 * t.disc_h)))
     if t.bulge_frac > 0:
-        bulge = sersic_sb(u, v, t.bulge_n, t.bulge_re, t.bulge_q) * (f_tot * t.bulge_frac)
-        col = band_ratios(t.bulge_gr)
+        col = band_ratios(t.bulge_gr) * (f_tot * t.bulge_frac)
         for b in range(3):
+            bulge = sersic_sb(u, v, t.bulge_n, t.bulge_re * BULGE_SIZE_BAND[b], t.bulge_q)
             att = 1.0 if tau is None else 0.5 + 0.5 * np.exp(-DUST_K[b] * tau)  # half the bulge is behind
             out[b] += col[b] * bulge * att
     if not has_disc:
