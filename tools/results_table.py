@@ -68,8 +68,10 @@ def rows(metrics_dir: Path) -> list[str]:
                 out.append(f"| 8-class accuracy against the mock's truth | {vs[base]:.3f} | {vs[guided]:.3f} | "
                            f"the same galaxies, mean over seeds: what the images let the network recover |")
     if train is not None and ev is not None:
-        for key, label in (("train_acc", "train accuracy at the kept epoch"), ("val_acc", "val accuracy at the kept "
-                           "epoch"), ("epoch", "kept epoch (lowest val loss)"), ("epochs_run", "epochs run")):
+        for key, label in (("train_acc", "train accuracy at the kept epoch"),
+                           ("val_acc", "val accuracy at the kept epoch"),
+                           ("epoch", "kept epoch (the last; with patience, the lowest val loss)"),
+                           ("epochs_run", "epochs run")):
             out.append(f"| {label} | {_kept(train, 'rgb_only', key)} | {_kept(train, ev['guided'], key)} | "
                        "`metrics/train.json`, mean ± std over seeds |")
     if cvt is not None:
