@@ -26,7 +26,7 @@ from specmorph.sky.observe import (
     render_cutout,
     sdss_rgb,
 )
-from specmorph.sky.render import nanomaggies, render_model_gri
+from specmorph.sky.render import BULGE_SIZE_BAND, Draws, band_ratios, galaxy_sb, nanomaggies, render_model_gri
 from specmorph.sky.truth import GalaxyTruth
 
 REAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "sdss_examples"
@@ -93,6 +93,23 @@ def test_bulge_is_redder_than_disc():
     assert gr_centre < 0.8 * gr_outer  # less g per r in the bulge: redder
 
 
+def test_spheroid_is_larger_in_g_than_in_i_with_its_colour_kept():
+    """A pure Gaussian-like (n = 0.5) spheroid: each band's second-moment radius scales as BULGE_SIZE_BAND,
+    each band's total flux is the colour's (band_ratios), so the outskirts are bluer than the centre."""
+    t = galaxy(bulge_frac=1.0, bulge_n=0.5, bulge_re=1.5, bulge_q=1.0, disc_h=0.0)
+    ax = (np.arange(241) - 120) * 0.1  # arcsec, out to 8 R_e
+    x, y = np.meshgrid(ax, ax)
+    img = galaxy_sb(t, x, y, Draws(bar_angle=0.0, arm_phase2=0.0, lane_side=1.0))  # (3, 241, 241)
+    r2 = x * x + y * y
+    size = [math.sqrt((img[b] * r2).sum() / img[b].sum()) for b in range(3)]
+    assert size[0] / size[1] == pytest.approx(BULGE_SIZE_BAND[0] / BULGE_SIZE_BAND[1], rel=1e-3)
+    assert size[2] / size[1] == pytest.approx(BULGE_SIZE_BAND[2] / BULGE_SIZE_BAND[1], rel=1e-3)
+    flux = img.sum(axis=(1, 2))
+    assert flux / flux[1] == pytest.approx(band_ratios(t.bulge_gr), rel=1e-3)
+    centre, outer = r2 < 1.0, r2 > 9.0
+    assert img[0][outer].sum() / img[1][outer].sum() > img[0][centre].sum() / img[1][centre].sum()
+
+
 def test_bar_adds_a_central_elongated_component():
     plain = galaxy(bulge_frac=0.1)
     barred = galaxy(bulge_frac=0.1, bar_strength=0.3, bar_length=6.0)
@@ -149,14 +166,15 @@ def test_rgb_and_jpeg_are_deterministic():
     assert rgb.dtype == np.uint8 and rgb.shape == (8, 8, 3) and rgb.max() < 20  # empty sky is dark
 
 
-def test_rgb_follows_the_calibrated_asinh_curve():
-    """Bright grey pixels (equal scaled bands, well above the sky tint) get asinh(stretch q I) / q of 255:
-    make_lupton_rgb with Q' = 10 sinh(q / 10) is the calibration's curve, not merely close to it."""
+@pytest.mark.parametrize("gain", [1.0, 1.3])
+def test_rgb_follows_the_calibrated_asinh_curve(gain):
+    """Bright grey pixels (equal scaled bands, well above the sky tint) get gain asinh(stretch q I) / q of 255:
+    make_lupton_rgb with Q' = 10 sinh(q / (10 gain)) is the calibration's curve, not merely close to it."""
     levels = np.array([0.3, 1.0, 3.0, 10.0])  # I, scaled nmgy per native pixel
     q, stretch = 6.0, 0.9
     gri = np.broadcast_to(levels[None, None, :], (3, 1, 4)) / np.array([2.0, 1.5, 1.0])[:, None, None]
-    rgb = sdss_rgb(gri, scales=(2.0, 1.5, 1.0), q=q, stretch=stretch, offset=0.0)
-    expected = np.minimum(np.arcsinh(stretch * q * levels) / q, 1.0) * 255
+    rgb = sdss_rgb(gri, scales=(2.0, 1.5, 1.0), q=q, stretch=stretch, offset=0.0, gain=gain)
+    expected = np.minimum(gain * np.arcsinh(stretch * q * levels) / q, 1.0) * 255
     w = levels**2 / (levels**2 + GREY_BELOW**2)  # the faint-end tint still shifts the channels a little
     tinted = (w[None] + (1 - w[None]) * np.array(SKY_TINT)[:, None]) * expected[None]
     assert np.abs(rgb[0].T.astype(float) - np.minimum(tinted, 255)).max() <= 1.0
