@@ -138,10 +138,10 @@ def image_stats(rgb: np.ndarray, detect_sigma: float = DETECT_SIGMA) -> dict[str
     r50, r90 = radius_enclosing(dy, dx, weights, (0.5, 0.9))
     cov = np.cov(np.stack([dx, dy]), aweights=weights, bias=True)  # (2, 2) px²
     minor, major = np.linalg.eigvalsh(cov)
-    central = np.hypot(dy, dx) <= CENTRAL_RADIUS
-    sky_level = np.array([np.median(img[..., c][border][sky]) for c in range(3)])  # (3,) R, G, B
-    pix = img[ys, xs] - sky_level  # (M, 3) sky-subtracted channels of the mask's pixels
-    inner = np.hypot(dy, dx) < r50
+    dist = np.hypot(dy, dx)  # (M,) px from the centroid
+    central = dist <= CENTRAL_RADIUS
+    pix = img[ys, xs] - np.median(img[border][sky], axis=0)  # (M, 3) sky-subtracted R, G, B of the mask's pixels
+    inner = dist < r50
     asymmetry, clumpiness = _cas(flux, mask, cx, cy, r50)
     other_mask = np.isin(labels, others) & ~mask
     other_flux = float(np.clip(flux[other_mask], 0.0, None).sum())
