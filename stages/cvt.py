@@ -1,11 +1,9 @@
 """Stage `cvt`: a CvT and a ResNet baseline on the high-confidence 5-class GZ2 subset, same split, budget and seeds."""
 
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from specmorph.catalog.selection import FIVE_CLASSES
 from specmorph.errors import InputError
@@ -24,28 +22,12 @@ from specmorph.models.config import ModelConfig
 from specmorph.params import build, profile_block, typed
 from specmorph.sections import EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
-from specmorph.torchutil import torch_settings
 from specmorph.training.budget import Budget, CvtBudget, CvtSection, TrainSection
 from specmorph.training.dataset import build_set
-from specmorph.training.loop import TensorData, TrainParams, network_executor, predict_proba, train_model
+from specmorph.training.loop import TrainParams, network_executor, train_and_predict
 
 MODELS = {"cvt": "cvt", "resnet": "rgb"}  # name in metrics and checkpoints -> ModelConfig kind
 KEYS = ["accuracy", "macro_precision", "macro_recall", "macro_f1"] + [f"per_class.{c}.f1" for c in FIVE_CLASSES]
-
-
-def train_and_predict(index: int, items: list[tuple[int, str]], cfgs: dict[str, ModelConfig], recipe: TrainParams,
-                      train: TensorData, test_images: torch.Tensor, tta: bool) -> list[tuple]:
-    """An `executor.map_items` task: per (seed, model name) item, the trained network and its test predictions.
-
-    Returns:
-        Per item (seed, name, model, history, (n_test,) predicted classes, RGB only).
-    """
-    out = []
-    for seed, name in items:
-        model, history = train_model(cfgs[name], replace(recipe, seed=seed), train, None)
-        with torch_settings(recipe.num_threads):
-            out.append((seed, name, model, history, predict_proba(model, test_images, tta=tta).argmax(axis=1)))
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,13 +13,10 @@ from dvclive import Live
 
 from specmorph.catalog.splits import grouped_split
 from specmorph.executor import map_items
-from specmorph.imaging.segment import SegmentParams
-from specmorph.imaging.transforms import PreprocessConfig
 from specmorph.io.atomic import atomic_dir
 from specmorph.io.catalogs import read_table
 from specmorph.io.hdf5 import params_hash, read_product
 from specmorph.models.checkpoint import save_checkpoint
-from specmorph.models.config import ModelConfig
 from specmorph.params import build, profile_block, shared, typed
 from specmorph.sections import EvaluateSection
 from specmorph.stage_utils import params_of, stage_args, without_timing, write_metrics
@@ -28,8 +25,9 @@ from specmorph.training import distributed
 from specmorph.training.budget import Budget, TrainSection
 from specmorph.training.dataset import build_set
 from specmorph.training.guided import chains, plan, train_chains
-from specmorph.training.loop import TrainParams, network_executor
+from specmorph.training.loop import network_executor
 from specmorph.training.objectives import LossParams
+from specmorph.training.recipe import base_config, train_recipe
 
 
 def log_to_dvclive(live_dir: Path, name: str, seed: int, epochs: list[dict]) -> None:
@@ -72,16 +70,10 @@ def run(args: argparse.Namespace, params: dict, p: TrainSection, section: dict) 
     size, crop = budget.image_size, p.crop_fraction
     fit = build_set(rows.iloc[fit_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
     val = build_set(rows.iloc[val_idx], seg["images"], seg_ids, feats["embedding"], feat_ids, size, crop)
-    preprocess = PreprocessConfig(size=size, crop_fraction=crop, segment=True,
-                                  segment_params=typed(params, "segment", SegmentParams)).to_dict()
-    base = ModelConfig(kind="rgb", n_classes=len(CLASSES), label_cols=CLASSES, image_size=size, depth=budget.depth,
-                       width=budget.width, feature_dim=p.feature_dim, head_hidden=p.head_hidden,
-                       spec_dim=int(feats["embedding"].shape[1]), spec_hidden=p.spec_hidden,
-                       spec_dropout=p.spec_dropout, gate=p.gate, preprocess=preprocess)
+    base = base_config(params, p, budget, spec_dim=int(feats["embedding"].shape[1]))
     losses = build(LossParams, p.losses, "train.losses")
     executor, threads = network_executor(p.workers, p.device)
-    recipe = TrainParams(epochs=budget.epochs, patience=budget.patience, batch_size=p.batch_size, lr=p.lr,
-                         weight_decay=p.weight_decay, seed=0, num_threads=threads)  # seed: each item's own
+    recipe = train_recipe(p, budget, threads)
     where = ("device", "backend", "workers")  # how it runs, not what it trains: not in the checkpoints' hash
     p_hash = params_hash({k: v for k, v in section.items() if k not in where})
     seeds = typed(params, "evaluate", EvaluateSection).seeds

@@ -46,9 +46,10 @@ def _kept(train: dict, name: str, key: str) -> str:
 
 
 def rows(metrics_dir: Path) -> list[str]:
-    """Markdown rows: the 8-class study, its label ceiling, the CvT study and the sim-to-real scores."""
+    """Markdown rows: the 8-class study, its label and image ceilings, the CvT study and the sim-to-real scores."""
     ev, train = _read(metrics_dir / "evaluate.json"), _read(metrics_dir / "train.json")
     cvt, realism = _read(metrics_dir / "cvt.json"), _read(metrics_dir / "realism.json")
+    images = _read(metrics_dir / "image_ceiling.json") or {}
     out = ["| figure | RGB-only | guided | note |", "|---|---|---|---|"]
     if ev is not None:
         base, guided, seeds = "rgb_only", ev["guided"], len(ev["seeds"])
@@ -67,6 +68,13 @@ def rows(metrics_dir: Path) -> list[str]:
                 vs = ceiling["truth_accuracy"]
                 out.append(f"| 8-class accuracy against the mock's truth | {vs[base]:.3f} | {vs[guided]:.3f} | "
                            f"the same galaxies, mean over seeds: what the images let the network recover |")
+        if "rgb_only_on_truth" in images:
+            on_truth = images["rgb_only_on_truth"]
+            share = ev["gz2_test"][base]["accuracy"]["mean"] / on_truth["accuracy_vs_labels"]["mean"]
+            out.append(f"| the images' ceiling: `{base}` trained on the true classes ({images['n_test']} images), "
+                       f"against the labels / the truth | {mean_std(on_truth['accuracy_vs_labels'])} / "
+                       f"{mean_std(on_truth['accuracy_vs_truth'])} | | `image_ceiling` stage, same images, budget and "
+                       f"seeds; `{base}` reaches {share:.2f} of it against the labels |")
     if train is not None and ev is not None:
         for key, label in (("train_acc", "train accuracy at the kept epoch"),
                            ("val_acc", "val accuracy at the kept epoch"),

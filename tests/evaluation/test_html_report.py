@@ -69,6 +69,18 @@ def test_every_figure_is_embedded_and_decodes(tmp_path):
     assert not list(out.parent.glob("*.tmp"))
 
 
+def test_the_image_ceiling_is_shown_beside_the_label_ceiling(tmp_path):
+    metrics, plots, docs = _run_dirs(tmp_path)
+    out = tmp_path / "r.html"
+    report = write_report(out, metrics, plots, docs)
+    assert str(metrics / "image_ceiling.json") in report.missing
+    on_truth = {"accuracy_vs_labels": {"mean": 0.655, "std": 0.008}, "accuracy_vs_truth": {"mean": 0.726, "std": 0.004}}
+    (metrics / "image_ceiling.json").write_text(json.dumps({"n_test": 10, "rgb_only_on_truth": on_truth}))
+    write_report(out, metrics, plots, docs)
+    page = out.read_text(encoding="utf-8")
+    assert "scores 0.655 ± 0.008 against the test labels and 0.726 ± 0.004 against the truth (10 images)" in page
+
+
 def test_cli_writes_the_page_and_names_what_is_missing(tmp_path, capsys):
     metrics, plots, docs = _run_dirs(tmp_path)
     out = tmp_path / "r.html"

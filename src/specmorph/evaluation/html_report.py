@@ -157,6 +157,12 @@ def _results(metrics: Path, r: Report) -> None:
                f"{ceiling.get('n')} test galaxies; fraction of it reached: "
                + ", ".join(f"{k} {v:.3f}" for k, v in (ceiling.get("fraction_of_ceiling") or {}).items())
                + (f"; accuracy against the truth: {vs_truth}" if vs_truth else ""))
+    images = _load(metrics / "image_ceiling.json", r) or {}
+    if "rgb_only_on_truth" in images:
+        on_truth = images["rgb_only_on_truth"]
+        r.text(f"Image ceiling: the RGB-only network trained on the mock's true classes (same images, budget and "
+               f"seeds) scores {_mean_std(on_truth['accuracy_vs_labels'])} against the test labels and "
+               f"{_mean_std(on_truth['accuracy_vs_truth'])} against the truth ({images.get('n_test')} images)")
     cvt = _load(metrics / "cvt.json", r)
     if cvt:
         r.table(["5-class GZ2 subset", "accuracy", "macro-F1"],

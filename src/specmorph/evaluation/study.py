@@ -78,6 +78,28 @@ def scores(preds: dict[int, np.ndarray], labels: np.ndarray) -> dict[str, Any]:
     return {"n": len(labels), **aggregate_seeds(runs, KEYS + [f"per_class.{c}.f1" for c in present])}
 
 
+TRUTH_TABLE = "gz2.csv"  # the mock's truth per GZ2 row, in the ingest stage's truth directory
+
+
+def true_classes(truth_dir: str | Path, keys: pd.Series, by: str = "dr7objid") -> np.ndarray | None:
+    """The mock's true 8-class index of each row, from its truth table (`TRUTH_TABLE`: dr7objid, galaxy_id, label).
+
+    Args:
+        truth_dir: the ingest stage's truth directory; real data has none.
+        keys: (N,) the rows' GZ2 objids (`by` "dr7objid") or galaxy ids (`by` "galaxy_id": a galaxy's SDSS
+            cutout and its GZ2 image share it, and its true class).
+        by: the truth table's column `keys` are matched on.
+
+    Returns:
+        (N,) int class indices, -1 where the table has no such row; None when there is no truth table.
+    """
+    path = Path(truth_dir) / TRUTH_TABLE
+    if not path.is_file():
+        return None
+    table = read_table(path, [by, "label"], dtype={by: str}).drop_duplicates(by)
+    return keys.astype(str).map(table.set_index(by)["label"]).fillna(-1).to_numpy(int)
+
+
 def label_ceiling(truth_dir: str | Path, ids: pd.Series, labels: np.ndarray, preds: dict[str, dict[int, np.ndarray]]
                   ) -> dict[str, Any]:
     """How well the test labels agree with the mock's ground truth, and each model's accuracy as a share of it.
@@ -99,11 +121,9 @@ def label_ceiling(truth_dir: str | Path, ids: pd.Series, labels: np.ndarray, pre
         "truth_accuracy": {model: mean over seeds of the predictions' agreement with the truth}}. The last
         separates the two gaps: labels vs truth (the volunteers') and predictions vs truth (the model's).
     """
-    path = Path(truth_dir) / "gz2.csv"
-    if not path.is_file():
-        return {"skipped": f"no mock truth at {path}"}
-    table = read_table(path, ["dr7objid", "label"], dtype={"dr7objid": str}).drop_duplicates("dr7objid")
-    truth = ids.astype(str).map(table.set_index("dr7objid")["label"]).fillna(-1).to_numpy(int)
+    truth = true_classes(truth_dir, ids)
+    if truth is None:
+        return {"skipped": f"no mock truth at {Path(truth_dir) / TRUTH_TABLE}"}
     known = truth >= 0
     m = classification_metrics(truth[known], labels[known], list(CLASSES))
     per_class = {c: {k: v[k] for k in ("precision", "recall", "support")} for c, v in m["per_class"].items()}

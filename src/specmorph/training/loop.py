@@ -16,6 +16,7 @@ statistics are made to agree, so every rank returns the same weights and history
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from specmorph.executor import ExecutorParams
 from specmorph.models import build_model
 from specmorph.models.config import SPECTRAL_KINDS, ModelConfig
 from specmorph.models.inference import class_probabilities
+from specmorph.torchutil import torch_settings
 from specmorph.training import distributed
 from specmorph.training.engine import Recipe, augment_d4, fit
 from specmorph.training.objectives import LossParams, Objective, make_objective
@@ -278,3 +280,21 @@ def predict_proba(
     finally:
         model.train(was_training)
     return probs.numpy().astype(np.float32)
+
+
+def train_and_predict(index: int, items: list[tuple[int, str]], cfgs: dict[str, ModelConfig], recipe: TrainParams,
+                      train: TensorData, test_images: torch.Tensor, tta: bool) -> list[tuple]:
+    """An `executor.map_items` task: per (seed, model name) item, the trained network and its test predictions.
+
+    Each network is `train_model(cfgs[name], recipe with the item's seed, train)`, without a validation set
+    (the recipe's schedule runs to its end); the predictions are RGB only.
+
+    Returns:
+        Per item (seed, name, model, history, (n_test,) predicted classes).
+    """
+    out = []
+    for seed, name in items:
+        model, history = train_model(cfgs[name], dataclasses.replace(recipe, seed=seed), train, None)
+        with torch_settings(recipe.num_threads):
+            out.append((seed, name, model, history, predict_proba(model, test_images, tta=tta).argmax(axis=1)))
+    return out
