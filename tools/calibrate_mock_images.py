@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEED = 7
 
 
-MODULES = {"observe": observe, "survey": survey}  # where --set-const looks: observe.NAME (the default) or survey.NAME
+MODULES = {"observe": observe, "survey": survey}  # where --set-const looks: NAME (sky/observe.py) or survey.NAME
 
 
 def _apply(overrides: dict[str, object]) -> None:

@@ -28,6 +28,7 @@ SDSS_PIXSCALE = 0.396  # arcsec/px, SDSS imaging
 DECALS_PIXSCALE = 0.262  # arcsec/px, DECaLS (Galaxy10 DECaLS images)
 # GZ2 cutouts (424 px) are scaled to each galaxy's size: arcsec/px per arcsec of the true half-light radius.
 GZ2_R50_SCALE = 0.030
+GZ2_MIN_PIXSCALE = 0.1  # arcsec/px at 424 px: the finest scale, for the smallest galaxies
 GALAXY10_SIZE = 256  # px, fixed by the Galaxy10 DECaLS format
 
 
@@ -77,7 +78,7 @@ def gz2_pixscale(g: GalaxyTruth, size: int) -> float:
     (about 110-140 px across at 424 px, measured on ../shared/data/sdss_examples).
     """
     r50 = half_light(g)
-    return max(GZ2_R50_SCALE * r50, 0.1) * 424 / size
+    return max(GZ2_R50_SCALE * r50, GZ2_MIN_PIXSCALE) * 424 / size
 
 
 def _render_task(task: tuple) -> np.ndarray | int:
