@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     fit, test = (build_set(r, seg["images"], seg_ids, no_spec, [], budget.image_size, p.crop_fraction)
                  for r in (fit_rows, test_rows))
     executor, threads = network_executor(p.workers, p.device)
-    task = partial(train_and_predict, cfgs={NAME: base_config(params, p, budget, spec_dim=1)},
+    cfg = base_config(params, p, budget, spec_dim=1)  # an RGB network: the spectral width is never used
+    task = partial(train_and_predict, cfgs={NAME: cfg},
                    recipe=train_recipe(p, budget, threads), train=fit.data, test_images=test.data.images, tta=ev.tta)
     done = map_items(task, [(seed, NAME) for seed in ev.seeds], executor, "image_ceiling", unit="network")
     labels, true = test.table["label"].to_numpy(), test.table["truth"].to_numpy()

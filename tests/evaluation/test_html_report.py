@@ -79,6 +79,9 @@ def test_the_image_ceiling_is_shown_beside_the_label_ceiling(tmp_path):
     write_report(out, metrics, plots, docs)
     page = out.read_text(encoding="utf-8")
     assert "scores 0.655 ± 0.008 against the test labels and 0.726 ± 0.004 against the truth (10 images)" in page
+    (metrics / "image_ceiling.json").write_text(json.dumps({"skipped": "no mock truth at data/raw/truth/gz2.csv"}))
+    write_report(out, metrics, plots, docs)
+    assert "Image ceiling: skipped (no mock truth at data/raw/truth/gz2.csv)" in out.read_text(encoding="utf-8")
 
 
 def test_cli_writes_the_page_and_names_what_is_missing(tmp_path, capsys):

@@ -163,6 +163,8 @@ def _results(metrics: Path, r: Report) -> None:
         r.text(f"Image ceiling: the RGB-only network trained on the mock's true classes (same images, budget and "
                f"seeds) scores {_mean_std(on_truth['accuracy_vs_labels'])} against the test labels and "
                f"{_mean_std(on_truth['accuracy_vs_truth'])} against the truth ({images.get('n_test')} images)")
+    elif "skipped" in images:
+        r.text(f"Image ceiling: skipped ({images['skipped']})")
     cvt = _load(metrics / "cvt.json", r)
     if cvt:
         r.table(["5-class GZ2 subset", "accuracy", "macro-F1"],
