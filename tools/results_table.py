@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from specmorph.evaluation.report import aggregate_seeds, mean_std
+from specmorph.evaluation.report import IMAGE_CEILING_KEY, aggregate_seeds, mean_std
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling table tools
 import ablation_table
@@ -68,8 +68,8 @@ def rows(metrics_dir: Path) -> list[str]:
                 vs = ceiling["truth_accuracy"]
                 out.append(f"| 8-class accuracy against the mock's truth | {vs[base]:.3f} | {vs[guided]:.3f} | "
                            f"the same galaxies, mean over seeds: what the images let the network recover |")
-        if "rgb_only_on_truth" in images:
-            on_truth = images["rgb_only_on_truth"]
+        if IMAGE_CEILING_KEY in images:
+            on_truth = images[IMAGE_CEILING_KEY]
             share = ev["gz2_test"][base]["accuracy"]["mean"] / on_truth["accuracy_vs_labels"]["mean"]
             out.append(f"| the images' ceiling: `{base}` trained on the true classes ({images['n_test']} images), "
                        f"against the labels / the truth | {mean_std(on_truth['accuracy_vs_labels'])} / "

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from specmorph.evaluation.report import mean_std
+from specmorph.evaluation.report import IMAGE_CEILING_KEY, mean_std
 from specmorph.io.atomic import atomic_file
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,8 @@ def _results(metrics: Path, r: Report) -> None:
                + ", ".join(f"{k} {v:.3f}" for k, v in (ceiling.get("fraction_of_ceiling") or {}).items())
                + (f"; accuracy against the truth: {vs_truth}" if vs_truth else ""))
     images = _load(metrics / "image_ceiling.json", r) or {}
-    if "rgb_only_on_truth" in images:
-        on_truth = images["rgb_only_on_truth"]
+    if IMAGE_CEILING_KEY in images:
+        on_truth = images[IMAGE_CEILING_KEY]
         r.text(f"Image ceiling: the RGB-only network trained on the mock's true classes (same images, budget and "
                f"seeds) scores {_mean_std(on_truth['accuracy_vs_labels'])} against the test labels and "
                f"{_mean_std(on_truth['accuracy_vs_truth'])} against the truth ({images.get('n_test')} images)")

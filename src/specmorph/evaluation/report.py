@@ -12,6 +12,8 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+IMAGE_CEILING_KEY = "rgb_only_on_truth"  # metrics/image_ceiling.json: the RGB-only network trained on the truth
+
 def metric_value(metrics: Mapping[str, Any], key: str, where: str = "metrics") -> float:
     """One scalar metric, addressed by a dotted key ("accuracy", "per_class.round_smooth.f1").
 
